@@ -120,9 +120,9 @@ def lock_manifest(
     _same_named_bytes(
         _earlier_files(previous, everything, rehashed),
         [
-            *((r.target.platform, p.name, p.file.filename, facts[p.file.url][0])
+            *((r.target.platform, p.name, p.file.filename, facts[p.file.url][0], "")
               for r in resolutions for p in r.pins),
-            *((platform, c.name, c.filename, c.sha256)
+            *((platform, c.name, c.filename, c.sha256, _conda_source(c))
               for platform, records in conda.items() for c in records),
         ],
     )  # fmt: skip
@@ -236,30 +236,41 @@ def _same_kept_files(
             )
 
 
-Artifact = tuple[str, str, str, str]  # (platform, package, file name, sha256)
+# (platform, package, file name, sha256, source): a wheel's name is its own anywhere (PEP 427),
+# a conda file's only within its channel and subdir (two channels build ``purepkg-1.0-0``
+# apart), so a conda file of another channel is another file, never held to the earlier bytes
+Artifact = tuple[str, str, str, str, str]
+
+
+def _conda_source(record: CondaRecord) -> str:
+    return f"{record.channel.rstrip('/')}/{record.subdir}"
 
 
 def _earlier_files(
     previous: Lock | None, everything: bool, moving: frozenset[NormalizedName]
-) -> dict[tuple[NormalizedName, str], list[tuple[str, str]]]:
+) -> dict[tuple[NormalizedName, str, str], list[tuple[str, str]]]:
     """The files the earlier lock recorded (wheels and conda packages, on any of its platforms)
-    by package and file name, each with its sha256 and platform: all but the ones an upgrade
-    moves, whose bytes the relock may take anew."""
-    files: dict[tuple[NormalizedName, str], list[tuple[str, str]]] = {}
+    by package, file name and source (``Artifact``), each with its sha256 and platform: all but
+    the ones an upgrade moves, whose bytes the relock may take anew."""
+    files: dict[tuple[NormalizedName, str, str], list[tuple[str, str]]] = {}
     if previous is None or everything:
         return files
-    recorded = [
-        *((p, pkg.name, pkg.filename, pkg.sha256) for p, pkg in previous.packages()),
-        *((p, c.name, c.filename, c.sha256) for p, c in previous.conda_packages()),
+    recorded: list[Artifact] = [
+        *((p, pkg.name, pkg.filename, pkg.sha256, "") for p, pkg in previous.packages()),
+        *(
+            (p, c.name, c.filename, c.sha256, _conda_source(c))
+            for p, c in previous.conda_packages()
+        ),
     ]
-    for platform, name, filename, sha256 in recorded:
+    for platform, name, filename, sha256, source in recorded:
         if canonicalize_name(name) not in moving:
-            files.setdefault((canonicalize_name(name), filename), []).append((sha256, platform))
+            key = (canonicalize_name(name), filename, source)
+            files.setdefault(key, []).append((sha256, platform))
     return files
 
 
 def _same_named_bytes(
-    earlier: Mapping[tuple[NormalizedName, str], Sequence[tuple[str, str]]],
+    earlier: Mapping[tuple[NormalizedName, str, str], Sequence[tuple[str, str]]],
     now: Sequence[Artifact],
 ) -> None:
     """A file name the earlier lock pinned names the same bytes on a relock (Cargo.lock's
@@ -267,12 +278,14 @@ def _same_named_bytes(
     channel rebuilt or tampered with, never a change a relock may record silently. A wheel is
     its name, version, build and tags however its file name spells them (``LIB-2.0.0-...``
     is ``lib-2.0-...`` to every installer), so a respelling is held too."""
-    spelt: dict[tuple[NormalizedName, object], list[tuple[str, str, str]]] = {}
-    for (package, pinned), files in earlier.items():
+    spelt: dict[tuple[NormalizedName, object, str], list[tuple[str, str, str]]] = {}
+    for (package, pinned, source), files in earlier.items():
         for was, where in files:
-            spelt.setdefault((package, _same_file(pinned)), []).append((was, where, pinned))
-    for platform, name, filename, sha256 in now:
-        for was, where, pinned in spelt.get((canonicalize_name(name), _same_file(filename)), ()):
+            key = (package, _same_file(pinned), source)
+            spelt.setdefault(key, []).append((was, where, pinned))
+    for platform, name, filename, sha256, source in now:
+        same = (canonicalize_name(name), _same_file(filename), source)
+        for was, where, pinned in spelt.get(same, ()):
             if was != sha256:
                 named = "" if pinned == filename else f" as {pinned}"
                 raise ResolutionError(

@@ -21,7 +21,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from mlenv.lockfile import Lock
-from mlenv.locking import _earlier_files, _same_named_bytes
+from mlenv.locking import _conda_source, _earlier_files, _same_named_bytes
 from mlenv.resolver.model import ResolutionError
 from mlenv.upgrade import Upgrade
 from tests.support.cli import run_mlenv
@@ -151,13 +151,29 @@ def test_a_conda_file_under_a_locked_name_is_held_to_its_sha256() -> None:
     record = conda_record("numpy", "2.1.0", "py312h0", sha256="a" * 64)
     earlier = lock.with_platforms([replace(lock.platform("linux-64"), conda=(record,))])
     files = _earlier_files(earlier, False, frozenset())
-    _same_named_bytes(files, [("linux-64", "numpy", record.filename, "a" * 64)])
+    source = _conda_source(record)
+    _same_named_bytes(files, [("linux-64", "numpy", record.filename, "a" * 64, source)])
     with pytest.raises(ResolutionError) as refused:
-        _same_named_bytes(files, [("linux-64", "numpy", record.filename, "b" * 64)])
+        _same_named_bytes(files, [("linux-64", "numpy", record.filename, "b" * 64, source)])
     assert f"numpy: {record.filename} is served with sha256 {'b' * 64}" in str(refused.value)
     assert _earlier_files(earlier, False, frozenset({canonicalize_name("numpy")})) == {
-        ("lib", LIB_2): [(_sha(lock, "lib"), "linux-64")]
+        (canonicalize_name("lib"), LIB_2, ""): [(_sha(lock, "lib"), "linux-64")]
     }
+
+
+def test_a_conda_file_of_another_channel_is_another_file() -> None:
+    """A conda file is named within its channel and subdir: two channels may build
+    ``purepkg-1.0-0`` apart (attack 153's edited lock points at another directory ``chan``),
+    so a relock that takes the manifest's channel's file is held to nothing the other
+    channel's bytes said; the same channel's file still is."""
+    lock = lock_one("lib<3", {})
+    record = conda_record("numpy", "2.1.0", "py312h0", sha256="a" * 64)
+    earlier = lock.with_platforms([replace(lock.platform("linux-64"), conda=(record,))])
+    files = _earlier_files(earlier, False, frozenset())
+    other = replace(record, channel="file:///srv/elsewhere/chan")
+    assert _conda_source(other) != _conda_source(record)
+    now = ("linux-64", "numpy", record.filename, "b" * 64, _conda_source(other))
+    _same_named_bytes(files, [now])
     assert _earlier_files(earlier, True, frozenset()) == {}
 
 

@@ -131,7 +131,14 @@ def test_a_conda_build_in_the_other_format_is_another_file() -> None:
     """A channel's ``.conda`` and ``.tar.bz2`` of one build are two files with their own
     bytes: a relock moving from one to the other breaks no rule (no wheel spelling joins
     them)."""
-    files = {(canonicalize_name("numpy"), "numpy-2.1.0-py312h0.tar.bz2"): [("a" * 64, "linux-64")]}
-    _same_named_bytes(files, [("linux-64", "numpy", "numpy-2.1.0-py312h0.conda", "b" * 64)])
+    channel = "https://conda.example/forge/linux-64"
+    files = {
+        (canonicalize_name("numpy"), "numpy-2.1.0-py312h0.tar.bz2", channel): [
+            ("a" * 64, "linux-64")
+        ]
+    }
+    conda = ("linux-64", "numpy", "numpy-2.1.0-py312h0.conda", "b" * 64, channel)
+    _same_named_bytes(files, [conda])
     with pytest.raises(ResolutionError):
-        _same_named_bytes(files, [("linux-64", "numpy", "numpy-2.1.0-py312h0.tar.bz2", "b" * 64)])
+        bz2 = ("linux-64", "numpy", "numpy-2.1.0-py312h0.tar.bz2", "b" * 64, channel)
+        _same_named_bytes(files, [bz2])
