@@ -41,9 +41,9 @@ GLUE = LazyPattern(rf"(?:{_SEQUENCE}|[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\xa0\xad]|{
 # over, glue took the pattern from 4 ms to 10 ms to compile, which every lock pays.
 _JOINT = "\x00"
 _JOINTS = r"[\x00\t\n\r]"
-# A character glue may start with: none but a text's plain ASCII, its tabs and line breaks,
-# is. A text without one (most) is not joined: the glue's alternatives, tried at every
-# character, took twice the token pattern's time.
+# A character glue may start with: anything but a text's plain ASCII, its tabs and line
+# breaks, save ``%`` and ``\`` (an escape's start). A text without one (most) is not joined:
+# the glue's alternatives, tried at every character, took twice the token pattern's time.
 _MAY_GLUE = LazyPattern(r"[^\x00\t\n\r -$&-\[\]-~]")
 
 
@@ -108,6 +108,7 @@ def _spellings(prefix: str) -> list[str]:
 
 
 _PREFIX = tuple(spelling for prefix, _ in _NAMED for spelling in _spellings(prefix))
+_LONGEST_PREFIX = max(map(len, _PREFIX))
 _UNJOINED = str.maketrans("", "", "\x00\t\n\r")
 _NOT_YOURS = "|(?!))"  # a conditional's other branch: this prefix's rule does not apply
 _ANY_PREFIX = "|".join(_spelled(prefix) for prefix, _ in _NAMED)
@@ -134,12 +135,12 @@ def hide_tokens(text: str) -> str:
     """``text`` with the body of every known token (``KNOWN_TOKEN``) as ``***``, its prefix
     kept as written: found in ``text`` with each run of glue read as one joint, then hidden in
     ``text`` itself, glue and all."""
-    runs = glue_runs(text)
-    joined = _JOINT.join(text[start:end] for start, end in _between(runs, len(text)))
+    spans = _between(glue_runs(text), len(text))
+    joined = _JOINT.join(text[start:end] for start, end in spans)
     found = _tokens(joined)
     if not found:
         return text
-    origin = [at for start, end in _between(runs, len(text)) for at in range(start, end + 1)]
+    origin = [at for start, end in spans for at in range(start, end + 1)]
     pieces: list[str] = []
     done = 0
     for body, end in _bodies(joined, found):
@@ -167,7 +168,7 @@ def _bodies(joined: str, found: list[re.Match[str]]) -> list[tuple[int, int]]:
 def _next_head(joined: str, body: int, end: int) -> int | None:
     """Where a prefix starts that ``joined`` spells at a body's ``end`` or across it (its
     head the body's last letters), or None."""
-    for inside in range(max(map(len, _PREFIX)) - 1, -1, -1):
+    for inside in range(_LONGEST_PREFIX - 1, -1, -1):
         for spelling in _PREFIX:
             head = end - inside
             if inside < len(spelling) and head > body and joined.startswith(spelling, head):
