@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mlenv.cache.layer_keys import code_digest
@@ -152,7 +152,7 @@ class _Changes:
 
     whole: frozenset[str]  # whiteouts: each path and all below it
     emptied: frozenset[str]  # opaque directories: all below each ("": the root)
-    own: dict[str, _Node]  # tracked paths this layer has an entry for
+    own: Mapping[str, _Node]  # tracked paths this layer has an entry for
     implied: frozenset[str]  # tracked paths this layer has entries below
     below: frozenset[str]  # paths under the prefix this layer adds
 
