@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from mlenv import limits
 from mlenv.digests import is_sha256_digest
@@ -164,17 +164,17 @@ def descriptor_of(value: object, where: str, media_types: set[str]) -> Descripto
     media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
     if not isinstance(media_type, str) or media_type not in media_types:
         raise OciError(f"unsupported media type {media_type!r}", where=where)
-    # a bool is an int to Python, and "size": false an empty blob's size; Go's readers
-    # (skopeo, containerd) refuse the manifest, which verify called OK (attack 229)
-    if (
-        not isinstance(digest, str)
-        or isinstance(size, bool)
-        or not isinstance(size, int)
-        or size < 0
-    ):
+    if not isinstance(digest, str) or not is_size(size):
         raise OciError("a descriptor needs a digest and a size", where=where)
     hex_of(digest)
     return Descriptor(media_type, digest, size)
+
+
+def is_size(value: object) -> TypeGuard[int]:
+    """Whether a descriptor's ``size`` is one: a whole number, not negative, and no bool (an
+    int to Python, ``"size": false`` an empty blob's; Go's readers, skopeo and containerd,
+    refuse the manifest, which verify called OK: attack 229)."""
+    return type(value) is int and value >= 0
 
 
 def layer_of(value: object, where: str) -> Descriptor:

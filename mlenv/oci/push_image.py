@@ -15,6 +15,7 @@ from mlenv.oci.model import (
     MANIFEST_MEDIA_TYPE,
     Descriptor,
     OciError,
+    is_size,
     parse_json,
 )
 from mlenv.oci.read import DirSource, read_blob
@@ -140,9 +141,7 @@ def _descriptor(value: object, where: str) -> Descriptor:
         not isinstance(media_type, str)
         or not isinstance(digest, str)
         or not is_sha256_digest(digest)
-        or not isinstance(size, int)
-        or isinstance(size, bool)  # Go's readers refuse "size": true (attack 229)
-        or size < 0
+        or not is_size(size)
     ):
         raise RegistryError(
             "a descriptor needs a media type, a sha256 digest and a size", where=where
