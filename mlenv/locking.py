@@ -15,7 +15,7 @@ from dataclasses import replace
 from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from mlenv.conda.records import CondaRecord
+from mlenv.conda.records import CondaRecord, channel_key
 from mlenv.cuda.held_back import held_back
 from mlenv.cuda.versions import CudaError
 from mlenv.drift import recorded_channel, recorded_location, recorded_sources
@@ -243,7 +243,7 @@ Artifact = tuple[str, str, str, str, str]
 
 
 def _conda_source(record: CondaRecord) -> str:
-    return f"{record.channel.rstrip('/')}/{record.subdir}"
+    return f"{channel_key(record.channel)}/{record.subdir}"
 
 
 def _earlier_files(

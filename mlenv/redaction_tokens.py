@@ -167,13 +167,23 @@ def _bodies(joined: str, found: list[re.Match[str]]) -> list[tuple[int, int]]:
 
 def _next_head(joined: str, body: int, end: int) -> int | None:
     """Where a prefix starts that ``joined`` spells at a body's ``end`` or across it (its
-    head the body's last letters), or None."""
-    for inside in range(_LONGEST_PREFIX - 1, -1, -1):
-        for spelling in _PREFIX:
-            head = end - inside
-            if inside < len(spelling) and head > body and joined.startswith(spelling, head):
-                return head
+    head the body's last letters, joints and all: ``gh\\np_`` after a body read on through
+    ``gh\\np``), or None."""
+    heads: list[int] = []
+    at = end
+    while at > body and len(heads) < _LONGEST_PREFIX - 1:
+        at -= 1
+        if joined[at] not in _JOINTS_SET:
+            heads.append(at)
+    for head in (*reversed(heads), end):
+        prefix = _HEAD.match(joined, head)
+        if prefix is not None and prefix.end() > end:
+            return head
     return None
+
+
+_JOINTS_SET = frozenset("\x00\t\n\r")
+_HEAD = LazyPattern(_ANY_PREFIX)
 
 
 def glue_runs(text: str) -> list[tuple[int, int]]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from mlenv.errors import MlenvError
 from mlenv.lazy_pattern import LazyPattern
@@ -153,3 +154,20 @@ def public_url(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, _TOKEN_RE.sub("", parts.path), "", ""))
+
+
+def channel_key(channel: str) -> str:
+    """``channel`` (a record's) as channels are compared like with like: a URL by its origin
+    (``origins.origin``: scheme and host in any case, a default port written or not), its
+    path's escapes read, no credentials or trailing ``/``; a directory as its file:// URL.
+    The relock byte rule keyed by spelling let ``HTTPS://Mirror.Example/chan`` serve other
+    bytes for a file the lock had pinned from ``https://mirror.example/chan``."""
+    channel = public_url(channel).rstrip("/")
+    if channel.startswith("/"):  # a directory is its file:// URL
+        channel = PurePosixPath(channel).as_uri()
+    if "://" not in channel:
+        return channel
+    from mlenv.net.origins import origin
+
+    scheme, host, port = origin(channel)
+    return f"{scheme}://{host}:{port}{unquote(urlsplit(channel).path).rstrip('/')}"
