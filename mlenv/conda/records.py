@@ -161,8 +161,12 @@ def channel_key(channel: str) -> str:
     (``origins.origin``: scheme and host in any case, a default port written or not), its
     path's escapes read, no credentials or trailing ``/``; a directory as its file:// URL.
     The relock byte rule keyed by spelling let ``HTTPS://Mirror.Example/chan`` serve other
-    bytes for a file the lock had pinned from ``https://mirror.example/chan``."""
+    bytes for a file the lock had pinned from ``https://mirror.example/chan``; a local
+    channel's spellings (``file:/p``, ``file://localhost/p``, ``/p//``) are one channel."""
     channel = public_url(channel).rstrip("/")
+    parts = urlsplit(channel)
+    if parts.scheme.lower() == "file" and parts.netloc.lower() in ("", "localhost"):
+        channel = unquote(parts.path)  # RFC 8089: file:/p, file:///p, file://localhost/p
     if channel.startswith("/"):  # a directory is its file:// URL
         channel = PurePosixPath(channel).as_uri()
     if "://" not in channel:
