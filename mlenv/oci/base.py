@@ -26,7 +26,7 @@ from mlenv.digests import is_sha256_digest, is_sha256_hex
 from mlenv.errors import MlenvError
 from mlenv.limits import parse_json
 from mlenv.manifest import Manifest
-from mlenv.oci.model import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+from mlenv.oci.model import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, is_size
 from mlenv.oci.reference import Reference, parse_reference
 from mlenv.platforms import by_name
 from mlenv.report import Reporter
@@ -198,7 +198,7 @@ def _descriptor(item: object, where: str) -> Artifact:
     """A descriptor from the registry, its digest and size checked before any path is built."""
     digest = item.get("digest") if isinstance(item, dict) else None
     size = item.get("size") if isinstance(item, dict) else None
-    if not isinstance(digest, str) or not is_sha256_digest(digest) or type(size) is not int:
+    if not isinstance(digest, str) or not is_sha256_digest(digest) or not is_size(size):
         raise BaseImageError(
             "a manifest entry is not a descriptor with a sha256 digest and a size", where=where
         )

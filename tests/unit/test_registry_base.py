@@ -57,10 +57,13 @@ def test_an_index_is_narrowed_to_the_lock_platform() -> None:
         {"digest": "sha512:" + "a" * 128, "size": 1},
         {"digest": DIGEST, "size": "1"},
         {"digest": DIGEST},
+        {"digest": DIGEST, "size": -1},
+        {"digest": DIGEST, "size": False},
         "not a descriptor",
     ],
 )
 def test_a_hostile_descriptor_never_becomes_a_path(item: object) -> None:
-    """Guards the cache against digests from a registry that would name a path outside it."""
+    """Guards the cache against digests from a registry that would name a path outside it, and
+    against sizes no blob has (refused at download before; now before any request)."""
     with pytest.raises(BaseImageError, match="not a descriptor"):
         _descriptor(item, "registry.test/base")
