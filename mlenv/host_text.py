@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mlenv.cuda.versions import CudaError, DriverVersion, arch_cc
+from mlenv.cuda.versions import BLANKS_RE, CudaError, DriverVersion, arch_cc
 from mlenv.errors import MlenvError
 
 DRIVER_ENV = "MLENV_DRIVER_VERSION"
@@ -194,11 +194,13 @@ def parse_driver_override(value: str) -> str:
 def parse_compute_cap_override(value: str) -> tuple[str, ...]:
     """Validate ``MLENV_GPU_COMPUTE_CAP``: one ``major.minor`` per GPU, comma-separated, or one
     per line as ``nvidia-smi --query-gpu=compute_cap --format=csv[,noheader]`` prints them on a
-    multi-GPU node (its ``compute_cap`` header skipped), so that output can be set as it is."""
-    lines = [line.strip() for line in value.split("\n") if line.strip()]
-    if lines[:1] == ["compute_cap"]:
-        lines = lines[1:]
-    caps = tuple(cap.strip() for line in lines for cap in line.split(","))
+    multi-GPU node (its ``compute_cap`` header skipped), so that output can be set as it is,
+    also as the shell joins those lines with blanks (``echo $(nvidia-smi ...)``)."""
+    lines = [line for line in value.split("\n") if line.strip(" \t\r")]
+    cells = [cell.strip(" \t\r") for line in lines for cell in line.split(",")]
+    caps = tuple(word for cell in cells for word in BLANKS_RE.split(cell))
+    if caps[:1] == ("compute_cap",):
+        caps = caps[1:]
     if not caps or not all(_CAP_RE.fullmatch(cap) for cap in caps):
         raise HostError(
             f"not a list of compute capabilities: {value!r}",  # cut where shown: echoed.shown

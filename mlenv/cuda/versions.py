@@ -25,6 +25,9 @@ DOTTED_RE = LazyPattern(r"[0-9]+(?:\.[0-9]+)*")
 # four components.
 _DRIVER_TEXT_RE = LazyPattern(r"[1-9][0-9]{0,3}(?:\.[0-9]{1,3}){0,3}")
 _ASCII_SPACE = " \t\r\n"
+# The blanks a shell joins lines with (``echo $(...)``); a lone CR inside a line is no
+# separator but a terminal overwrite (attack 173), so it is left for the parser to refuse
+BLANKS_RE = re.compile(r"[ \t]+")
 # How NVIDIA names a driver branch (R535, R580 in the data-center driver documentation).
 _BRANCH_RE = LazyPattern(r"[Rr]([1-9][0-9]{2})")
 # Windows' own version of an NVIDIA driver (Device Manager, WMI): 32.0.15.7657 is NVIDIA's
@@ -219,9 +222,11 @@ def _several(text: str) -> list[str]:
 def _one_driver(text: str) -> str:
     """``nvidia-smi --query-gpu=driver_version --format=csv[,noheader]`` prints one line per GPU
     (a ``driver_version`` header first without noheader); a host has one driver, so lines that
-    all agree are that driver. Anything else is left whole for the parser to refuse."""
+    all agree are that driver. The shell joins those lines with blanks (``echo $(nvidia-smi
+    ...)``, an unquoted ``$(...)`` in CI), so ASCII blanks part them as newlines do. Anything
+    else is left whole for the parser to refuse."""
     lines = [line.strip(_ASCII_SPACE) for line in text.split("\n")]
-    lines = [line for line in lines if line]
+    lines = [word for line in lines for word in BLANKS_RE.split(line) if word]
     if lines[:1] == ["driver_version"]:
         lines = lines[1:]
     return lines[0] if len(set(lines)) == 1 else text.strip(_ASCII_SPACE)
