@@ -10,6 +10,15 @@ package: a record added to a lock by hand under the other spelling passed the cl
 one of the two, and ``mlenv add --conda typing_extensions`` replaced ``typing-extensions``.
 Every comparison now goes through ``conda.records.conda_name``.
 
+The ``.conda`` zip, as rattler's reader and Python's zipfile read it
+(``install.conda_readers.zip_layout_problem``): rattler unpacks every entry whose *last path
+component* ends in ``.tar.zst``, reading ``\\`` as ``/`` and an Info-ZIP Unicode Path field
+as the name; the vetting read the entries whose name ends in ``.tar.zst``. An entry named
+``x.tar.zst/`` (or ``x.tar.zst\\``, ``x.tar.zst/.``), or ``x.bin`` with a Unicode Path of
+``x.tar.zst``, was never vetted and rattler unpacked it over the vetted files: a listed file's
+bytes replaced, a symlink out of the prefix written in its place. An entry zipfile cannot
+read (zstd-compressed, method 93; encrypted) was an internal error.
+
 Held (kept as regressions): a repodata.json listing one stem in ``packages`` and
 ``packages.conda`` locks the ``.conda`` (conda's preference); a record whose ``subdir`` is not
 the directory it is listed in, and a ``repodata_version: 2`` ``base_url`` sending the files
@@ -18,8 +27,14 @@ elsewhere (another directory, ``../``, another host), never reach a lock.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import shutil
+import struct
+import tarfile
+import zipfile
+import zlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,12 +42,20 @@ from typing import Any
 import pytest
 
 from mlenv.closure import unmet, unreached
+from mlenv.conda.install import install
+from mlenv.conda.solve import from_repodata
 from mlenv.diff import compare
 from mlenv.edit import add, remove
+from mlenv.install.safety import InstallError
 from mlenv.lockfile import Lock, LockedPlatform
+from mlenv.report import MemoryReporter
 from mlenv.sbom import cyclonedx
 from tests.support.cli import run_mlenv
-from tests.support.conda_channel import build_conda_package, repodata_record
+from tests.support.conda_channel import (
+    assert_install_refuses,
+    build_conda_package,
+    repodata_record,
+)
 from tests.support.conda_project import conda_project
 from tests.support.locks import HASH, conda_record, sample
 
@@ -167,3 +190,98 @@ def test_a_base_url_sending_files_elsewhere_is_refused(tmp_path: Path, base: str
     result, project = _lock(tmp_path, elsewhere)
     assert result.returncode == 1 and "is not below" in result.stderr, result.stderr
     assert not (project / "mlenv.lock").exists()
+
+
+# --- the .conda zip as rattler reads it -----------------------------------------------------
+
+
+def _zstd_tar(members: dict[str, bytes], links: dict[str, str]) -> bytes:
+    import zstandard
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in links.items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return zstandard.ZstdCompressor(level=3).compress(buffer.getvalue())
+
+
+def _with_entry(tmp_path: Path, entry: zipfile.ZipInfo, body: bytes) -> Path:
+    """An honest .conda with ``entry`` appended, as a streaming reader reads it too."""
+    name, data = build_conda_package(
+        "foo", "1.0", "h_0", files={"share/foo.txt": b"good\n"}, fmt="conda"
+    )
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for info in source.infolist():
+            archive.writestr(info, source.read(info))
+        archive.writestr(entry, body)
+    path = tmp_path / name
+    path.write_bytes(out.getvalue())
+    return path
+
+
+_OVER = [
+    ({"share/foo.txt": b"EVIL\n"}, {}),  # other bytes under the vetted name
+    ({}, {"share/foo.txt": "/etc/shadow"}),  # a symlink out of the prefix in its place
+]
+
+
+@pytest.mark.parametrize("over", _OVER)
+@pytest.mark.parametrize(
+    "entry", ["x.tar.zst/", "x.tar.zst\\", "x.tar.zst/.", "x.tar.zst//", "../x.tar.zst/"]
+)
+def test_a_conda_entry_rattler_reads_as_a_tar_by_its_last_component_is_refused(
+    tmp_path: Path, entry: str, over: tuple[dict[str, bytes], dict[str, str]]
+) -> None:
+    """Before: installed, `share/foo.txt` holding the unvetted tar's bytes or symlink."""
+    path = _with_entry(tmp_path, zipfile.ZipInfo(entry, (1980, 1, 1, 0, 0, 0)), _zstd_tar(*over))
+    assert_install_refuses(path, "is not a plain file name")
+
+
+@pytest.mark.parametrize("over", _OVER)
+def test_a_conda_entry_renamed_by_a_unicode_path_field_is_refused(
+    tmp_path: Path, over: tuple[dict[str, bytes], dict[str, str]]
+) -> None:
+    """Before: `x.bin`, which zipfile reads by its header's name, was `x.tar.zst` to rattler."""
+    entry = zipfile.ZipInfo("x.bin", (1980, 1, 1, 0, 0, 0))
+    field = struct.pack("<BI", 1, zlib.crc32(b"x.bin")) + b"x.tar.zst"
+    entry.extra = struct.pack("<HH", 0x7075, len(field)) + field
+    path = _with_entry(tmp_path, entry, _zstd_tar(*over))
+    assert_install_refuses(path, "carries an Info-ZIP Unicode Path field")
+
+
+@pytest.mark.parametrize(("method", "flags"), [(93, 0), (0, 1)])
+def test_a_conda_entry_zipfile_cannot_read_is_refused_not_an_internal_error(
+    tmp_path: Path, method: int, flags: int
+) -> None:
+    """Before: zipfile's NotImplementedError (zstd, method 93) or RuntimeError (encrypted)
+    left the vetting as an internal error."""
+    name, data = build_conda_package("foo", "1.0", "h_0", fmt="conda")
+    patched = bytearray(data)
+    for signature, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # flags, then method
+        found = patched.find(signature)
+        while found >= 0:
+            struct.pack_into("<HH", patched, found + at, flags, method)
+            found = patched.find(signature, found + 4)
+    path = tmp_path / name
+    path.write_bytes(bytes(patched))
+    entry: dict[str, object] = {
+        "name": "foo",
+        "version": "1.0",
+        "build": "h_0",
+        "subdir": "linux-64",
+    }
+    entry |= {"md5": hashlib.md5(patched).hexdigest(), "size": len(patched)}
+    entry["sha256"] = hashlib.sha256(patched).hexdigest()  # zipfile cannot read index.json
+    record = from_repodata(entry, channel=tmp_path.as_uri(), filename=name, url=path.as_uri())
+    with pytest.raises(InstallError, match="cannot be read as a conda package"):
+        install(
+            [record], {record.sha256: path}, tmp_path / "stage", target_prefix="/opt/mlenv/x",
+            platform="linux-64", reporter=MemoryReporter(),
+        )  # fmt: skip
