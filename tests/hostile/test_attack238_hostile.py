@@ -22,7 +22,10 @@ read (zstd-compressed, method 93; encrypted) was an internal error.
 Held (kept as regressions): a repodata.json listing one stem in ``packages`` and
 ``packages.conda`` locks the ``.conda`` (conda's preference); a record whose ``subdir`` is not
 the directory it is listed in, and a ``repodata_version: 2`` ``base_url`` sending the files
-elsewhere (another directory, ``../``, another host), never reach a lock.
+elsewhere (another directory, ``../``, another host), never reach a lock; a record depending on
+``<other channel>::name`` is never met from a channel the manifest does not name; and
+``CONDA_OVERRIDE_CUDA``/``CONDA_OVERRIDE_GLIBC`` in the environment of ``mlenv lock`` change
+nothing (the target's virtual packages come from the manifest).
 """
 
 from __future__ import annotations
@@ -190,6 +193,35 @@ def test_a_base_url_sending_files_elsewhere_is_refused(tmp_path: Path, base: str
     result, project = _lock(tmp_path, elsewhere)
     assert result.returncode == 1 and "is not below" in result.stderr, result.stderr
     assert not (project / "mlenv.lock").exists()
+
+
+@pytest.mark.parametrize("spec", ["{other}::evilpkg", "evilpkg[channel={other}]"])
+def test_a_depends_naming_another_channel_is_never_met_from_it(tmp_path: Path, spec: str) -> None:
+    from tests.support.conda_channel import write_channel
+
+    other = build_conda_package("evilpkg", "1.0", "h_0", files={"share/evil.txt": b"x\n"})
+
+    def pointed(repodata: dict[str, Any], root: Path) -> None:
+        url = write_channel(root / "other", [other])
+        repodata["packages"][_PACKAGE[0]]["depends"] = [spec.format(other=url)]
+
+    result, project = _lock(tmp_path, pointed)
+    assert result.returncode == 1 and "evilpkg" in result.stderr, result.stderr
+    assert not (project / "mlenv.lock").exists()
+
+
+def test_conda_overrides_in_the_environment_change_no_lock(tmp_path: Path) -> None:
+    gpu = build_conda_package(
+        "gpu", "1.0", "cuda124_0", depends=["__cuda >=12.4"], files={"lib/gpu.txt": b"g\n"}
+    )
+    project = conda_project(tmp_path, [gpu], "/opt/mlenv/x")
+    manifest = project / "mlenv.toml"
+    manifest.write_text(
+        manifest.read_text() + '[cuda]\nversion = "12.1"\ndriver-floor = "530.30.02"\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache"), "CONDA_OVERRIDE_CUDA": "13.0"}
+    result = run_mlenv(["lock"], project, env)
+    assert result.returncode == 1 and "needs __cuda >=12.4" in result.stderr, result.stderr
 
 
 # --- the .conda zip as rattler reads it -----------------------------------------------------
