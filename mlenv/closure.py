@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from mlenv.conda.records import match_spec_name
+from mlenv.conda.records import conda_name, match_spec_name
 from mlenv.target import Target
 
 if TYPE_CHECKING:
@@ -25,9 +25,11 @@ def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]
     """(where below the platform, what is missing) for each requirement of the target that
     applies to the platform (conda specs apply to all), each dependency of a package and each
     ``depends`` of a conda record, that no entry provides. Conda entries provide PyPI names
-    too: the resolver takes a package conda installs from conda."""
-    conda = {canonicalize_name(c.name) for c in platform.conda}
-    present = conda | {canonicalize_name(p.name) for p in platform.packages}
+    too: the resolver takes a package conda installs from conda (by its PEP 503 name); a
+    conda spec is met by a record of its conda name (``conda_name``)."""
+    conda = {conda_name(c.name) for c in platform.conda}
+    present = {canonicalize_name(c.name) for c in platform.conda}
+    present |= {canonicalize_name(p.name) for p in platform.packages}
     found = [
         ("", f"has no entry for {text!r} of [target].requirements")
         for text, name in _roots(target, platform.platform) or []
@@ -72,8 +74,9 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
     # the solve locks exactly the records its specs reach (``locking_conda._solve_conda``)
     conda = _reached(
         target.conda_requirements,
-        {canonicalize_name(c.name): c.depends for c in platform.conda},
+        {conda_name(c.name): c.depends for c in platform.conda},
         lambda spec: match_spec_name(spec) or "",
+        conda_name,
     )
     found = [
         (
@@ -89,7 +92,7 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
             "no spec of [target].conda-requirements nor any record's depends reaches it",
         )
         for position, record in enumerate(platform.conda)
-        if canonicalize_name(record.name) not in conda
+        if conda_name(record.name) not in conda
     ]
 
 
@@ -193,26 +196,29 @@ def _bounds(
 
 
 def _reached(
-    roots: Iterable[str], edges: Mapping[NormalizedName, Sequence[str]], name: Callable[[str], str]
-) -> set[NormalizedName]:
+    roots: Iterable[str],
+    edges: Mapping[str, Sequence[str]],
+    name: Callable[[str], str],
+    key: Callable[[str], str] = canonicalize_name,
+) -> set[str]:
     """The names ``roots`` reach through ``edges`` (each entry's requirements, which ``name``
-    turns into the name they ask for)."""
+    turns into the name they ask for, compared by ``key``: PEP 503 or ``conda_name``)."""
     todo = list(roots)
-    reached: set[NormalizedName] = set()
+    reached: set[str] = set()
     while todo:
-        found = canonicalize_name(name(todo.pop()))
+        found = key(name(todo.pop()))
         if found in edges and found not in reached:
             reached.add(found)
             todo += edges[found]
     return reached
 
 
-def _provided(spec: str, conda: set[NormalizedName]) -> bool:
+def _provided(spec: str, conda: set[str]) -> bool:
     """Whether a conda match spec is met by a record of the platform, by name as `mlenv add
     --conda` reads it; a virtual package (``__glibc``, ``__cuda``) the target offers is no
     record, so it is met."""
     name = match_spec_name(spec) or spec
-    return name.startswith("__") or canonicalize_name(name) in conda
+    return name.startswith("__") or conda_name(name) in conda
 
 
 def _roots(target: LockTarget, platform: str) -> list[tuple[str, str]] | None:

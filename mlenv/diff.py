@@ -18,7 +18,7 @@ from typing import Any, Literal
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from mlenv.conda.records import CondaRecord
+from mlenv.conda.records import CondaRecord, conda_name
 from mlenv.errors import MlenvError, UsageError
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage
@@ -143,20 +143,20 @@ class LockDiff:
 
 
 def _sides(lock: Lock, platform: str) -> dict[tuple[str, str], Side]:
-    """Every package of one platform by (source, canonical name)."""
+    """Every package of one platform by (source, name as the source compares names: PEP 503,
+    ``conda_name``)."""
     result: dict[tuple[str, str], Side] = {}
     entries: list[LockedPackage | CondaRecord] = []
     for locked in lock.platforms:
         if locked.platform == platform:
             entries = [*locked.packages, *locked.conda]
     for entry in entries:
-        source = "conda" if isinstance(entry, CondaRecord) else "pypi"
-        version = f"{entry.version}={entry.build}" if isinstance(entry, CondaRecord) else (
-            entry.version
-        )  # fmt: skip
-        result[(source, canonicalize_name(entry.name))] = Side(
-            version, entry.sha256, entry.size, entry.cuda, entry.requires_driver
-        )
+        if isinstance(entry, CondaRecord):
+            key = ("conda", conda_name(entry.name))
+            version = f"{entry.version}={entry.build}"
+        else:
+            key, version = ("pypi", canonicalize_name(entry.name)), entry.version
+        result[key] = Side(version, entry.sha256, entry.size, entry.cuda, entry.requires_driver)
     return result
 
 

@@ -19,7 +19,7 @@ from tomlkit.items import Array, StringType
 from tomlkit.items import String as TomlString
 
 from mlenv import hints, toml_items
-from mlenv.conda.records import match_spec_name
+from mlenv.conda.records import conda_name, match_spec_name
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest
 from mlenv.manifest_read import loads
@@ -61,7 +61,8 @@ class Edited:
 
 
 def spec_name(spec: str, section: Section, *, where: str = "") -> str:
-    """The canonical package name a dependency string is about; what add/remove match on."""
+    """The package name a dependency string is about, as its section compares names (PEP 503,
+    or ``conda_name``); what add/remove match on."""
     if section == "conda":
         name = match_spec_name(spec)
         if name is None:
@@ -70,7 +71,7 @@ def spec_name(spec: str, section: Section, *, where: str = "") -> str:
                 where=where or spec,
                 hint='write a name and an optional version, e.g. "libgomp >=12"',
             )
-        return canonicalize_name(name)
+        return conda_name(name)
     try:
         return canonicalize_name(Requirement(spec).name)
     except InvalidRequirement as exc:
@@ -119,7 +120,7 @@ def add(
         for position in reversed(others):
             edits.append(Edit(section, str(array[position]), None))
             del array[position]
-    return _result(doc, source, edits, tuple(wanted))
+    return _result(doc, source, edits, tuple(dict.fromkeys(map(canonicalize_name, wanted))))
 
 
 def remove(text: str, names: Sequence[str], *, source: str = "mlenv.toml") -> Edited:
@@ -129,9 +130,12 @@ def remove(text: str, names: Sequence[str], *, source: str = "mlenv.toml") -> Ed
     edits: list[Edit] = []
     missing = []
     for raw in names:
-        name = canonicalize_name(raw)
         found = False
-        for section in ("pypi", "conda"):
+        keyed: tuple[tuple[Section, str], ...] = (
+            ("pypi", canonicalize_name(raw)),
+            ("conda", conda_name(raw)),
+        )
+        for section, name in keyed:
             array = _dependencies(doc, section)
             if array is None:
                 continue

@@ -16,7 +16,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import Version
 
 from mlenv.closure import unmet
-from mlenv.conda.records import CondaRecord
+from mlenv.conda.records import CondaRecord, conda_name
 from mlenv.digests import is_md5_hex
 from mlenv.errors import Problem, printable
 from mlenv.lazy_pattern import LazyPattern
@@ -50,7 +50,7 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             kind = "conda" if isinstance(entry, CondaRecord) else "package"
             if isinstance(entry, CondaRecord):
                 found = _conda_problems(entry, platform.platform)
-                key = (kind, entry.name.lower())  # conda and rattler fold a name's case
+                key = (kind, conda_name(entry.name))
             else:
                 found = _wheel_problems(entry, tags)
                 key = (kind, canonicalize_name(entry.name))

@@ -26,7 +26,7 @@ from mlenv import __version__
 from mlenv.cache.artifacts import ArtifactCache, CacheError
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.cache.locked_metadata import locked_metadata_member
-from mlenv.conda.records import CondaRecord
+from mlenv.conda.records import CondaRecord, conda_name
 from mlenv.edit import Section, spec_name
 from mlenv.errors import MlenvError
 from mlenv.lockfile import Lock, LockedPackage
@@ -127,7 +127,7 @@ def cyclonedx(
         refs: dict[tuple[str, str], str] = {
             ("pypi", canonicalize_name(p.name)): _ref(p) for p in locked.packages
         }
-        refs |= {("conda", canonicalize_name(c.name)): _ref(c) for c in locked.conda}
+        refs |= {("conda", conda_name(c.name)): _ref(c) for c in locked.conda}
         items: list[tuple[LockedPackage | CondaRecord, Section, Sequence[str]]] = [
             *((p, "pypi", p.dependencies) for p in locked.packages),
             *((c, "conda", c.depends) for c in locked.conda),

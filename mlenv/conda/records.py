@@ -62,6 +62,13 @@ def match_spec_name(spec: str) -> str | None:
     return match["name"] if match else None
 
 
+def conda_name(name: str) -> str:
+    """A conda package name as conda and rattler compare names: case folded only. ``_``, ``-``
+    and ``.`` stay apart, unlike PEP 503: conda-forge's ``typing-extensions`` is a metapackage
+    depending on ``typing_extensions``, another package."""
+    return name.lower()
+
+
 # A bracketed key's value (``[version='>=12.4', build=*]``): quoted, or up to a comma or ']'.
 _BRACKET_KEY = LazyPattern(
     r"""(?P<key>\w+)\s*=\s*(?:'(?P<s>[^']*)'|"(?P<d>[^"]*)"|(?P<b>[^,\]]*))"""

@@ -131,7 +131,8 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
             raise InstallError(
                 "is not a conda package (.tar.bz2 or .conda)", where=filename, hint=CONDA_HINT
             )
-    except (OSError, EOFError, ValueError, tarfile.TarError, zipfile.BadZipFile, ZstdError) as exc:
+    except (OSError, EOFError, ValueError, RuntimeError, tarfile.TarError, zipfile.BadZipFile,
+            ZstdError) as exc:  # zipfile's RuntimeError: encrypted or zstd entries # fmt: skip
         raise InstallError(
             f"cannot be read as a conda package: {exc}", where=filename, hint=CONDA_HINT
         ) from None

@@ -9,10 +9,14 @@ import tarfile
 import zipfile
 
 from mlenv.install.safety import TAR_EXTENSIONS
+from mlenv.lazy_pattern import LazyPattern
 
 # tarfile's own (no stub): a header whose number field or checksum it cannot parse.
 _INVALID_HEADER: type[Exception] = tarfile.InvalidHeaderError  # type: ignore[attr-defined]
 
+# A .conda entry's name: one file name, no separator of either kind, NUL, or dot name.
+_PLAIN_ENTRY = LazyPattern(r"(?!\.\.?\Z)[^/\\\x00]+")
+_UNICODE_PATH = 0x7075  # Info-ZIP's Unicode Path extra field (APPNOTE 4.6.9)
 _LOCAL_HEADER = struct.Struct("<4s2xHH4x4xIIHH")  # signature, flags, method, sizes, lengths
 
 
@@ -23,15 +27,33 @@ def zip_layout_problem(archive: zipfile.ZipFile) -> tuple[str, str] | None:
     the listed ones, or data prepended to the archive) was unpacked by rattler unvetted. So
     the listed entries must tile the archive up to the central directory: in order, from byte
     0, each local header naming and sizing its entry as the directory does, with no data
-    descriptor (a streaming reader cannot size such an entry)."""
+    descriptor (a streaming reader cannot size such an entry). Each entry's name is a plain
+    file name, as conda writes ``metadata.json``, ``info-*`` and ``pkg-*.tar.zst``: rattler
+    picks the tars to unpack by the name's last component after reading ``\\`` as ``/``, so
+    ``x.tar.zst/``, ``x.tar.zst\\`` or ``x.tar.zst/.`` was unpacked over the vetted files
+    while the vetting, asking whether the name ends in ``.tar.zst``, never read it; so was an
+    entry named ``x.bin`` whose Unicode Path field, which rattler's reader reads and zipfile
+    does not, says ``x.tar.zst``."""
     handle = archive.fp
     assert handle is not None  # open: the caller holds it
     expected = 0
     for info in sorted(archive.infolist(), key=lambda info: info.header_offset):
+        if not _PLAIN_ENTRY.fullmatch(info.orig_filename):
+            return (
+                info.orig_filename,
+                "is not a plain file name (rattler reads '\\' as '/' and unpacks an entry "
+                "whose last path component ends in .tar.zst, 'x.tar.zst/' too)",
+            )
         handle.seek(info.header_offset)
         fields = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size).ljust(_LOCAL_HEADER.size))
         signature, flags, method, compressed, size, name_length, extra_length = fields
         name = handle.read(name_length)
+        if _UNICODE_PATH in _extra_ids(handle.read(extra_length)) | _extra_ids(info.extra):
+            return (
+                info.orig_filename,
+                "carries an Info-ZIP Unicode Path field, which rattler's zip reader takes as the "
+                "entry's name and Python's zipfile does not (another name, another tar)",
+            )
         if (
             info.header_offset != expected
             or signature != b"PK\x03\x04"
@@ -54,6 +76,16 @@ def zip_layout_problem(archive: zipfile.ZipFile) -> tuple[str, str] | None:
             "no listed entry accounts for (a streaming reader, as rattler is, reads them)",
         )
     return None
+
+
+def _extra_ids(extra: bytes) -> set[int]:
+    """The ids of a zip extra field's records (a cut-short record ends the reading)."""
+    ids, at = set(), 0
+    while at + 4 <= len(extra):
+        record, length = struct.unpack_from("<HH", extra, at)
+        ids.add(record)
+        at += 4 + length
+    return ids
 
 
 _PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)

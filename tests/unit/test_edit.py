@@ -116,7 +116,7 @@ def test_bad_input_raises_before_any_text_exists() -> None:
 
 def test_spec_name_matches_pep503_and_conda_forms() -> None:
     assert spec_name("Foo_Bar[x]>=1; os_name == 'posix'", "pypi") == "foo-bar"
-    assert spec_name("conda-forge::Py_Torch >=2", "conda") == "py-torch"
+    assert spec_name("conda-forge::Py_Torch >=2", "conda") == "py_torch"  # conda_name
     assert spec_name("libgomp>=12", "conda") == "libgomp"
 
 
