@@ -22,6 +22,7 @@ from mlenv.importers.core import (
     _Collector,
     _pip_lines,
     _read,
+    refuse_variable,
 )
 
 # conda's own expansion of `defaults` on Linux (conda's default_channels)
@@ -104,11 +105,16 @@ def conda_parts(spec: str) -> tuple[str, str, str]:
     return match["name"], version.lstrip("="), build
 
 
-def _channels(raw: Sequence[Any], collector: _Collector) -> tuple[str, ...]:
+def _channels(raw: Sequence[Any], where: str, tool: str, collector: _Collector) -> tuple[str, ...]:
     """conda's meaning of the list: ``nodefaults`` only removes ``defaults``, and ``defaults``
-    is Anaconda's main and r channels."""
+    is Anaconda's main and r channels. conda expands ``$VAR`` and ``${VAR}`` in each channel
+    (``env.from_yaml``: ``os.path.expandvars``), as conda-lock does its credentials, which a
+    manifest cannot."""
     channels: list[str] = []
-    for channel in (str(c).strip() for c in raw):
+    for position, channel in enumerate(str(c).strip() for c in raw):
+        if variable := re.search(r"\$(\w+|\{[^}]*\})", channel):
+            refuse_variable(collector, f"{where}[{position}]", tool, variable[0])
+            continue
         if channel == "nodefaults":
             continue
         if channel == "defaults":
@@ -137,11 +143,16 @@ def read_environment_yml(path: Path) -> Imported:
     if not isinstance(raw_channels, list):
         collector.fail(f"{path}: channels", "must be a list of channels")
         raw_channels = []
-    result = Imported(channels=_channels(raw_channels, collector))
+    result = Imported(channels=_channels(raw_channels, f"{path}: channels", "conda", collector))
     conda: list[str] = []
     python, python_range = None, None
+    pip_at = None  # conda keeps the last pip: list only (Dependencies.parse: dict.update)
     for position, item in enumerate(data["dependencies"]):
         where = f"{path}: dependencies[{position}]"
+        if isinstance(item, dict) and set(item) == {"pip"} and pip_at is not None:
+            collector.fail(where, f"a second pip: list: conda installs this one alone, not the "
+                           f"one at {pip_at}", "merge the pip: lists into one")  # fmt: skip
+        pip_at = where if isinstance(item, dict) and set(item) == {"pip"} else pip_at
         if isinstance(item, dict) and set(item) == {"pip"} and isinstance(item["pip"], list):
             lines = ((f"{where}.pip[{i}]", str(line)) for i, line in enumerate(item["pip"]))
             result = _pip_lines(lines, path, collector, (path.resolve(),), result)
@@ -210,6 +221,8 @@ def read_conda_lock(path: Path, groups: Sequence[str] = ()) -> Imported:
                        "lock it for linux-64 or linux-aarch64: conda-lock -p linux-64")  # fmt: skip
     channels = _channels(
         [str(c.get("url")) for c in metadata.get("channels") or [] if isinstance(c, dict)],
+        f"{path}: metadata.channels",
+        "conda-lock",
         collector,
     )
     conda, pypi, python, skipped = [], [], None, set()

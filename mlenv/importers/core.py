@@ -98,6 +98,10 @@ class _Collector:
         self.problems.append(Problem(where, message, hint))
 
     def check(self, source: str) -> None:
+        """Raise the problems found so far, with one project pinned twice so that no version
+        is both: every format's requirements are read by ``_requirement_line`` into ``read``,
+        so a pyproject, environment.yml or pixi.toml pair is refused as a requirements file's."""
+        self.problems += conflicting_pins(self.read)
         if self.problems:
             raise ImportFileError(
                 f"{source}: {len(self.problems)} requirement(s) mlenv cannot express; "
@@ -115,7 +119,6 @@ def read_requirements(path: Path, roots: Sequence[Path] = ()) -> Imported:
     places = dict.fromkeys(Path(os.path.normpath(r.absolute())) for r in (top, *roots))
     collector = _Collector(roots=tuple(places))
     result = _requirements(path, collector, (), Imported())
-    collector.problems += conflicting_pins(collector.read)
     collector.check(str(path))
     return replace(result, notes=tuple(dict.fromkeys(collector.notes)))
 
@@ -158,6 +161,14 @@ def _requirements(
     return _pip_lines(lines, path, collector, (*chain, resolved), result)
 
 
+def refuse_variable(collector: _Collector, where: str, tool: str, variable: str) -> None:
+    """A ``${VAR}`` the file's own tool expands when it reads the file: the manifest would keep
+    the letters, never the value (a token, often), so the line means something else there."""
+    collector.fail(where, f"{tool} would put the environment variable {variable} here; "
+                   "mlenv.toml holds no variables", "write the value; for a password, leave it "
+                   "out of the URL and put it in ~/.netrc, which mlenv reads")  # fmt: skip
+
+
 def _pip_lines(
     lines: Iterable[tuple[str, str]],
     path: Path,
@@ -168,10 +179,7 @@ def _pip_lines(
     """Requirement and option lines as pip reads them; ``path`` anchors relative -r paths."""
     for where, line in lines:
         if variable := re.search(r"\$\{[A-Z0-9_]+\}", line):
-            collector.fail(where, f"pip would put the environment variable {variable[0]} here; "
-                           "mlenv.toml holds no variables",
-                           "write the value; for a password, leave it out of the URL and put "
-                           "it in ~/.netrc, which mlenv reads")  # fmt: skip
+            refuse_variable(collector, where, "pip", variable[0])
             continue
         try:
             words = split_words(line)

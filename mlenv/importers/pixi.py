@@ -341,7 +341,7 @@ def _left_out(left: list[str], environments: dict[str, Any]) -> str:
     said = []
     for name in left:
         homes = [env for env, value in environments.items() if name in _features_of(value)]
-        said.append(f"{name} (--group {' or --group '.join([name, *homes])})")
+        said.append(f"{name} (--group {' or --group '.join(dict.fromkeys([name, *homes]))})")
     return f"feature(s) in no selected environment, not imported: {', '.join(said)}"
 
 

@@ -90,6 +90,9 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         lines, pinned = lines + list(tables.lines), pinned + list(tables.sources)
         allowing += tables.prereleases
         groups = [g for g in groups if g not in own]
+    if requires is not None and not isinstance(requires, str):  # uv and pip refuse the file
+        collector.fail(python_where, f"{requires!r} is not a string: the Python range cannot "
+                       "be read", 'quote it: requires-python = ">=3.10"')  # fmt: skip
     pixi = _table(tool.get("pixi"))
     pixi_groups = {*_table(pixi.get("feature")), *_table(pixi.get("environments"))}
     asked, groups = list(groups), [g for g in groups if g not in pixi_groups]

@@ -98,6 +98,7 @@ def uv_indexes(
     if strategy is not None and (not isinstance(strategy, str) or strategy not in _STRATEGIES):
         collector.fail(f"{where} index-strategy", f"uv's {strategy!r} has no mlenv equivalent",
                        'use "first-index" (uv\'s default) or "unsafe-best-match"')  # fmt: skip
+    _environments(uv.get("environments"), f"{where} environments", collector)
     result = _prerelease(uv.get("prerelease"), f"{where} prerelease", collector, result)
     result = _exclude_newer(uv.get("exclude-newer"), f"{where} exclude-newer", collector, result)
     if not ordered and default is None and strategy is None and not links:
@@ -140,6 +141,23 @@ def _prerelease(mode: object, where: str, collector: _Collector, result: Importe
         collector.fail(where, f"uv's prerelease = {mode!r} has no mlenv equivalent", TOOL_MODE_HINT)
         return result
     return replace(result, prerelease=TOOL_MODES[mode])
+
+
+def _environments(value: object, where: str, collector: _Collector) -> None:
+    """uv resolves the project only where one of ``environments`` holds: a file none of whose
+    markers holds on any of mlenv's Linux targets is not for the machines mlenv builds."""
+    markers = [value] if isinstance(value, str) else value
+    if not isinstance(markers, list) or not markers:
+        return
+    try:
+        if any(on_targets(Marker(str(marker)))[0] for marker in markers):
+            return
+    except MARKER_ERRORS as error:
+        collector.fail(where, f"{markers!r} is not a list of PEP 508 markers: {error}")
+        return
+    collector.fail(where, f"uv resolves this project only where {markers!r} holds, on none of "
+                   "mlenv's Linux targets", "add a Linux marker (sys_platform == 'linux') "
+                   "to environments, or import the project's Linux requirements")  # fmt: skip
 
 
 def _exclude_newer(value: object, where: str, collector: _Collector, result: Imported) -> Imported:

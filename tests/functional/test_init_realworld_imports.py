@@ -1,5 +1,8 @@
 """`mlenv init --from` on real files of popular ML projects (vLLM, TensorRT-LLM, sglang,
-unsloth, axolotl, DeepSpeed, TGI, NeMo, Lightning, RAPIDS, pixi's examples; origins in
+unsloth, axolotl, DeepSpeed, TGI, NeMo, NeMo-RL, Lightning, litgpt, RAPIDS, verl, lmdeploy,
+ms-swift, OpenRLHF, GPT-NeoX, LeRobot, LLaMA-Factory, torchtune, TRL, Mamba, flash-attention,
+open-instruct, whisperX, prime-rl, Stable Diffusion, text-generation-webui, pixi's examples
+and users; origins in
 ``tests/support/data/realworld_imports/SOURCES.json``), through the real CLI. Each ends in a
 manifest keeping every requirement, marker, index and source the file states (read here
 independently: ``tests.support.realworld_imports``), or in exit 1 naming the file, the line or
@@ -45,6 +48,12 @@ PIP = [
     "unsloth-studio/studio/backend/requirements/studio.txt",
     "unsloth-studio/studio/backend/requirements/single-env/data-designer.txt",
     "vllm/requirements/rocm-build.txt", "vllm/requirements/nightly_torch_test.txt",
+    "verl/requirements.txt", "verl/requirements_sglang.txt", "verl/requirements-cuda.txt",
+    "lmdeploy/requirements_cuda.txt", "ms-swift/requirements.txt", "openrlhf/requirements.txt",
+    "gpt-neox/requirements/requirements-transformerengine.txt",
+    "gpt-neox/requirements/requirements-flashattention.txt",
+    "gpt-neox/requirements/requirements-mamba.txt",
+    "gpt-neox/requirements/requirements-apex-pip.txt",
 ]  # fmt: skip
 PYPROJECT = [
     ("sglang/python/pyproject.toml", ()), ("sglang/python/pyproject.toml", ("all",)),
@@ -54,13 +63,21 @@ PYPROJECT = [
     ("tgi/backends/neuron/server/pyproject.toml", ()), ("cudf/python/cudf/pyproject.toml", ()),
     ("unsloth/pyproject.toml", ()), ("unsloth/pyproject.toml", ("huggingface",)),
     ("hoopoes/poetry2-gpu/pyproject.toml", ()), ("hoopoes/uv-gpu/pyproject.toml", ()),
+    ("lerobot/pyproject.toml", ()), ("lerobot/pyproject.toml", ("training", "dataset")),
+    ("llamafactory/pyproject.toml", ()), ("torchtune/pyproject.toml", ()),
+    ("litgpt/pyproject.toml", ("extra",)), ("trl/pyproject.toml", ("vllm", "peft")),
+    ("mamba/pyproject.toml", ()), ("flash-attention/flash_attn/cute/pyproject.toml", ()),
 ]  # fmt: skip
-CONDA = ["deepspeed/environment.yml", "cudf/conda/environments/all_cuda-129_arch-x86_64.yaml"]
+CONDA = [
+    "deepspeed/environment.yml", "cudf/conda/environments/all_cuda-129_arch-x86_64.yaml",
+    "cuml/conda/environments/all_cuda-133_arch-x86_64.yaml",
+    "cuml/conda/environments/all_cuda-129_arch-aarch64.yaml",
+]  # fmt: skip
 PIXI = [
     "pixi/examples/pypi/pixi.toml", "pixi/examples/pypi-custom-registry/pixi.toml",
     "pixi/examples/pypi-find-links/pixi.toml", "pixi/examples/solve-groups/pixi.toml",
     "pixi/examples/llama-index-inference/pixi.toml", "pixi/docs-pytorch-conda-forge/pixi.toml",
-    "pixi/examples/multi-machine/pixi.toml",
+    "pixi/examples/multi-machine/pixi.toml", "pixi-onnx-cuda/pixi.toml",
 ]  # fmt: skip
 
 
@@ -205,13 +222,26 @@ def test_git_and_url_requirements_are_refused_by_line(tmp_path: Path, relative: 
          "keeps one linux-64 entry"),
         ("unsloth/pyproject.toml", ("--group", "cu124-torch250"),
          "cu124-torch250[2] -> cu124onlytorch250[0]", "find-links"),
+        ("open-instruct/pyproject.toml", (), "[project] dependencies[31]", "find-links"),
+        ("nemo-rl/pyproject.toml", (), "[tool.uv] override-dependencies[0]", "find-links"),
+        ("whisperx/pyproject.toml", (), "[tool.uv] exclude-newer", "write a UTC timestamp"),
+        ("prime-rl/pyproject.toml", (), "[tool.uv.sources] torchtitan", "publish it"),
+        ("stable-diffusion/environment.yaml", (), "dependencies[6].pip[16]", "find-links"),
+        ("tgwui/requirements/full/requirements.txt", (), "requirements.txt:37", "find-links"),
+        ("gpt-neox/requirements/requirements.txt", (), "requirements.txt:1", "find-links"),
+        ("gpt-neox/requirements/pyproject.toml", (), "[tool.poetry.dependencies] deepspeed",
+         "publish it"),
+        ("openrlhf/pyproject.toml", (), "pyproject.toml: [project]", "--from requirements.txt"),
+        ("lmdeploy/pyproject.toml", (), "pyproject.toml: [project]", "--from requirements.txt"),
+        ("verl/pyproject.toml", (), "[project] dynamic", "--from requirements.txt"),
     ],
 )  # fmt: skip
 def test_files_mlenv_cannot_express_are_named(
     tmp_path: Path, relative: str, args: tuple[str, ...], where: str, hint: str
 ) -> None:
-    """No [project] table (setup.py projects), TOML 1.1 inline tables, two linux-64
-    environments, direct wheel URLs in an extra: exit 1 naming the key or line, and how."""
+    """No [project] table (setup.py projects), dynamic dependencies, TOML 1.1 inline tables,
+    two linux-64 environments, direct wheel URLs, git sources and overrides, editable pip:
+    lines, uv's relative exclude-newer: exit 1 naming the key or line, and how."""
     code, output, manifest = _init(tmp_path, relative, *args)
     assert (code, manifest) == (1, {}), output
     assert output.startswith("error: ")
