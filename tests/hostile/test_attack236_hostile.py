@@ -2,12 +2,15 @@
 use (pip and its zipfile for wheels, pip's link parser for pages), so that what mlenv checked
 is not what gets installed.
 
-Finding this file pins (it failed before its fix):
+Findings this file pins (each failed before its fix):
 
 - A page stating a digest that is no digest of its algorithm (``#sha256=GOOD#x``, one digit
   short, a PEP 691 ``hashes`` value of 65 digits) had it read as no claim at all, so ``lock``
   measured the file and pinned whatever bytes it served; pip refuses such a download (hash
   mismatch) and uv the page. ``index.declared.page_digests`` keeps it as a claim no bytes meet.
+- A PEP 691 entry whose url carries ``#sha256=`` had that fragment dropped: ``hashes`` naming
+  the bytes served and the fragment another file's, mlenv locked the bytes pip refuses (pip
+  takes the fragment's digest over ``hashes``). ``index.pages.parse_json`` counts both.
 
 Held (table-driven below): wheels whose local header names another member, one member
 twice in six spellings, bytes before the archive or a second archive after it, an EOCD in the
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import struct
 import tarfile
 import unicodedata
@@ -36,6 +40,7 @@ from pip._internal.index.collector import IndexContent, parse_links
 
 from mlenv.build_outputs import stream_entries
 from mlenv.errors import MlenvError
+from mlenv.index.declared import MALFORMED
 from mlenv.index.pages import parse_html
 from mlenv.install.ports import BigMembers
 from mlenv.install.wheels import InstallResult
@@ -62,25 +67,37 @@ def _served_evil(root: Path, page_json: bool, edit: Callable[[str], str]) -> Pat
     return make_project(root, index)
 
 
+def _fragment_against_hashes(page: str) -> str:
+    """A PEP 691 entry whose ``hashes`` vouch for the bytes served (EVIL) and whose url's
+    ``#sha256=`` for GOOD: pip takes the fragment's (``Link.from_json``) and refuses them."""
+    document = json.loads(page)
+    (entry,) = document["files"]
+    entry["hashes"] = {"sha256": hashlib.sha256(EVIL[1]).hexdigest()}
+    entry["url"] += f"#sha256={RIGHT}"
+    return json.dumps(document)
+
+
 @pytest.mark.parametrize(
-    ("page_json", "edit"),
+    ("page_json", "edit", "said"),
     [
-        (False, lambda page: page.replace(RIGHT, f"{RIGHT}#x")),  # pip: "Expected ...#x"
-        (False, lambda page: page.replace(RIGHT, RIGHT[:-1])),
-        (True, lambda page: page.replace(RIGHT, f"{RIGHT}0")),
+        (False, lambda page: page.replace(RIGHT, f"{RIGHT}#x"), MALFORMED),  # pip: "Expected ...#x"
+        (False, lambda page: page.replace(RIGHT, RIGHT[:-1]), MALFORMED),
+        (True, lambda page: page.replace(RIGHT, f"{RIGHT}0"), MALFORMED),
+        (True, _fragment_against_hashes, RIGHT),
     ],
-    ids=["second-fragment", "digit-short", "json-65-digits"],
+    ids=["second-fragment", "digit-short", "json-65-digits", "json-url-fragment"],
 )
-def test_a_malformed_stated_digest_is_a_claim_no_bytes_meet(
-    tmp_path: Path, page_json: bool, edit: Callable[[str], str]
+def test_every_digest_a_page_states_must_hold_however_spelt(
+    tmp_path: Path, page_json: bool, edit: Callable[[str], str], said: str
 ) -> None:
-    """Before: the malformed claim was none, the file was measured, and the lock pinned the
-    bytes the index served (EVIL), where pip and uv refuse them."""
+    """Before: a malformed claim was none, and a PEP 691 url's fragment was dropped, so the
+    file was measured (or pinned by ``hashes``) and the lock pinned the bytes the index served
+    (EVIL), which pip refuses (uv too, for the malformed ones)."""
     project = _served_evil(tmp_path, page_json, edit)
     done = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
-    assert GOOD[0] in done.stderr and "<not a digest>" in done.stderr, done.stderr
+    assert f"{GOOD[0]}: the index declares sha256 {said}" in done.stderr, done.stderr
     assert not (project / "mlenv.lock").exists()
 
 
