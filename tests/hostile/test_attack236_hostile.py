@@ -23,6 +23,7 @@ each as pip does, or refuses what it would install otherwise.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -175,6 +176,15 @@ def _unrecorded(d: Path) -> Path:
     return raw_wheel(d, members, record=record + f"{DIST_INFO}/RECORD,,\n")
 
 
+def _record_spelt(d: Path, spelling: Callable[[bytes], str]) -> Path:
+    """A wheel whose RECORD spells its member's sha256 by ``spelling`` (of the digest)."""
+    digest = hashlib.sha256(SMALL).digest()
+    rows = [(f"{DIST_INFO}/METADATA", METADATA), (f"{DIST_INFO}/WHEEL", WHEEL)]
+    record = f"evil/a.py,sha256={spelling(digest)},{len(SMALL)}\n"
+    record += "".join(f"{n},{record_hash(b)},{len(b)}\n" for n, b in rows)
+    return raw_wheel(d, [("evil/a.py", SMALL)], record=record + f"{DIST_INFO}/RECORD,,\n")
+
+
 BIG = big_blob(236)
 NFC, NFD = (unicodedata.normalize(form, "evil/\u00e9.py") for form in ("NFC", "NFD"))
 
@@ -210,6 +220,22 @@ WHEELS: dict[str, tuple[Callable[[Path], Path], bool]] = {
         False,  # zipfile reads the central directory's, as the big-member reader does
     ),
     "a member RECORD does not list": (_unrecorded, True),  # pip installs evil/x.pth
+    # RECORD's digest spelt otherwise (pip checks none): taken only when it is these bytes'
+    "RECORD digest padded": (
+        lambda d: _record_spelt(d, lambda digest: base64.urlsafe_b64encode(digest).decode()),
+        False,
+    ),
+    "RECORD digest in the standard alphabet": (
+        lambda d: _record_spelt(d, lambda digest: base64.b64encode(digest).decode().rstrip("=")),
+        False,
+    ),
+    "RECORD digest in hex": (lambda d: _record_spelt(d, bytes.hex), False),
+    "RECORD digest of other bytes, padded": (
+        lambda d: _record_spelt(
+            d, lambda digest: base64.urlsafe_b64encode(hashlib.sha256(OTHER).digest()).decode()
+        ),
+        True,
+    ),
     "two .dist-info in two cases": (
         lambda d: raw_wheel(d, [("evil/a.py", SMALL), ("Evil-1.0.dist-info/METADATA", METADATA)]),
         True,
