@@ -15,10 +15,11 @@ Findings this file pins (each failed before its fix):
 Held (table-driven below): wheels whose local header names another member, one member
 twice in six spellings, bytes before the archive or a second archive after it, an EOCD in the
 comment, a wrong CRC (small, big deflated, big stored, written and streamed), a member RECORD
-does not list, two ``.dist-info`` in two cases, a stored member whose sizes disagree; pages
-with ``&amp;``, ``%2B``, ``<base href>`` given twice, an attribute given twice, both PEP 658
-attributes, an entity in a file name, links inside ``<title>``/``<textarea>``: mlenv reads
-each as pip does, or refuses what it would install otherwise.
+does not list, two ``.dist-info`` in two cases, a stored member whose sizes disagree, a
+RECORD digest padded, in the standard alphabet or in hex; pages with ``&amp;``, ``%2B``,
+``<base href>`` given twice, an attribute given twice, both PEP 658 attributes, an entity in
+a file name, links inside ``<title>``/``<textarea>``: mlenv reads each as pip does, or
+refuses what it would install otherwise.
 """
 
 from __future__ import annotations
