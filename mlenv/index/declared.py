@@ -15,24 +15,34 @@ from mlenv.digests import is_lower_hex
 # length of each one's hex digest
 _HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 
-Declared = tuple[tuple[str, str], ...]  # (algorithm, lower-case hex), sorted
+Declared = tuple[tuple[str, str], ...]  # (algorithm, lower-case hex or MALFORMED), sorted
+# What stands for a stated value that is no digest: never hex, so no bytes hash to it, and
+# never the page's own text in a message
+MALFORMED = "<not a digest>"
 
 
 def page_digests(pairs: Iterable[tuple[str, object]]) -> tuple[str | None, Declared]:
-    """The sha256 a page pins a file to and its other well-formed claims, from ``pairs`` (a
-    fragment's or a JSON ``hashes``' name/value); a malformed claim is none, as a malformed
-    sha256 is (``model.valid_sha256``). An algorithm stated with two values keeps both, and
-    bytes must meet every claim: pip checked the first, uv the last, so ``md5=GOOD&md5=BAD``
-    passed one of them. Two sha256 values are no pin (the last was taken, unmeasured): both
-    stay claims, and the measure refuses the file."""
+    """The sha256 a page pins a file to and its other claims, from ``pairs`` (a fragment's or a
+    JSON ``hashes``' name/value). An algorithm stated with two values keeps both, and bytes
+    must meet every claim: pip checked the first, uv the last, so ``md5=GOOD&md5=BAD`` passed
+    one of them. Two sha256 values are no pin (the last was taken, unmeasured): both stay
+    claims, and the measure refuses the file. A value that is no digest of its algorithm
+    (``#sha256=GOOD#x``, one digit short, a space) is a claim no bytes meet (``MALFORMED``):
+    it was none, so the file was measured and locked whatever its bytes, where pip refuses
+    it (hash mismatch) and uv the page."""
     found: set[tuple[str, str]] = set()
     for name, value in pairs:
-        length = _HEX_LENGTHS.get(name.lower())
-        if length is not None and isinstance(value, str) and is_lower_hex(value.lower(), length):
-            found.add((name.lower(), value.lower()))
+        algorithm = name.lower()
+        length = _HEX_LENGTHS.get(algorithm)
+        if length is None or value == "":  # an empty value states nothing (pip and uv agree
+            continue  # beside another value; alone, pip fails an assertion, uv the page)
+        if isinstance(value, str) and is_lower_hex(value.lower(), length):
+            found.add((algorithm, value.lower()))
+        else:
+            found.add((algorithm, MALFORMED))
     claims = tuple(sorted(found))
     stated = [value for algorithm, value in claims if algorithm == "sha256"]
-    if len(stated) != 1:
+    if len(stated) != 1 or stated[0] == MALFORMED:
         return None, claims
     return stated[0], tuple(claim for claim in claims if claim[0] != "sha256")
 

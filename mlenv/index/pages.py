@@ -144,7 +144,14 @@ def _metadata_attribute(value: str | None) -> tuple[bool, str | None, Declared]:
     ``&``, as a link's fragment): whether the file exists, its sha256 and its other claims."""
     if value is None or value.strip().lower() in ("true", "false"):
         return value is None or value.strip().lower() == "true", None, ()
-    return True, *page_digests(part.partition("=")[::2] for part in value.strip().split("&"))
+    return True, *page_digests(_claims(value.strip()))
+
+
+def _claims(fragment: str) -> list[tuple[str, str]]:
+    """The name/value pairs of a URL fragment or metadata attribute (``sha256=X&md5=Y``)."""
+    return [
+        (name, value) for name, _, value in (part.partition("=") for part in fragment.split("&"))
+    ]
 
 
 def parse_html(
@@ -191,7 +198,7 @@ def parse_html(
         url, fragment = urldefrag(
             follow(joined, base=page_url, local=local, where=where, downgrade=downgrade)
         )
-        sha256, declared = page_digests(part.partition("=")[::2] for part in fragment.split("&"))
+        sha256, declared = page_digests(_claims(fragment))
         metadata_attr = "data-core-metadata"
         if metadata_attr not in attrs:
             metadata_attr = "data-dist-info-metadata"
@@ -265,8 +272,14 @@ def parse_json(
         url, filename = entry.get("url"), entry.get("filename")
         if not isinstance(url, str) or not isinstance(filename, str):
             raise _bad_json(page_url, f"files[{position}] lacks a url or filename string")
+        located, fragment = urldefrag(
+            follow(url, base=page_url, local=local, where=where, downgrade=downgrade)
+        )
         hashes = entry.get("hashes")
-        sha256, declared = page_digests(hashes.items() if isinstance(hashes, dict) else ())
+        # pip takes a url's #sha256= over ``hashes`` (and adds its other digests): ignored,
+        # a page whose two disagreed had mlenv lock the file pip refuses. Each must hold.
+        stated = list(hashes.items()) if isinstance(hashes, dict) else []
+        sha256, declared = page_digests([*stated, *_claims(fragment)])
         yanked = entry.get("yanked", False)
         size = entry.get("size")
         requires_python = entry.get("requires-python")
@@ -274,11 +287,7 @@ def parse_json(
         has_metadata, metadata_sha256, metadata_declared = _json_metadata(metadata)
         links.append(
             Link(
-                url=strip_credentials(
-                    urldefrag(
-                        follow(url, base=page_url, local=local, where=where, downgrade=downgrade)
-                    )[0]
-                ),
+                url=strip_credentials(located),
                 filename=filename,
                 sha256=sha256,
                 requires_python=requires_python if isinstance(requires_python, str) else None,

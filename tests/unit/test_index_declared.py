@@ -12,7 +12,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from mlenv.index import MemoryIndex, PackageIndexError
-from mlenv.index.declared import page_digests
+from mlenv.index.declared import MALFORMED, page_digests
 from mlenv.index.pages import parse_html, parse_json
 from mlenv.locking_facts import artifact_facts
 from mlenv.report import MemoryReporter
@@ -23,19 +23,22 @@ MD5 = "0123456789abcdef0123456789abcdef"
 SHA512 = "ab" * 64
 
 
-def test_only_well_formed_claims_of_known_algorithms_count() -> None:
+def test_claims_of_known_algorithms_count_and_a_malformed_one_is_met_by_no_bytes() -> None:
     pairs = [
         ("MD5", MD5.upper()),  # case as Artifactory's fragments may spell it
         ("sha512", SHA512),
         ("sha512", SHA512),  # named twice with one value: one claim
-        ("sha1", "nothex" * 7),  # malformed: no claim
-        ("sha384", "ab" * 10),  # wrong length: no claim
+        ("sha1", "nothex" * 7),  # malformed: a claim no bytes meet (pip and uv refuse it)
+        ("sha384", "ab" * 10),  # wrong length: likewise
         ("blake2b", "ab" * 64),  # not one a simple page may name
         ("egg", "demo"),
         ("sha256", "a" * 64),  # Link.sha256's, not a declared extra
         ("size", 12),
     ]
-    assert page_digests(pairs) == ("a" * 64, (("md5", MD5), ("sha512", SHA512)))
+    assert page_digests(pairs) == (
+        "a" * 64,
+        (("md5", MD5), ("sha1", MALFORMED), ("sha384", MALFORMED), ("sha512", SHA512)),
+    )
 
 
 def test_html_fragment_and_json_hashes_state_the_same_claims() -> None:

@@ -10,6 +10,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.index import pages as pages_module
+from mlenv.index.declared import MALFORMED
 from mlenv.index.model import IndexPageError, Link, make_file
 from mlenv.index.pages import page_kind, parse_html, parse_json, parse_page
 from mlenv.limits import MAX_UNTERMINATED, LimitError
@@ -127,6 +128,7 @@ def test_json_page_carries_every_fact() -> None:
         size=1234,
         has_metadata=True,
         metadata_sha256=META_SHA,
+        declared=(("md5", MALFORMED),),  # "x" is no md5: a claim no bytes meet
     )
     assert (second.url, second.yanked, second.has_metadata) == (
         "https://files.example/demo-1.1.tar.gz",
