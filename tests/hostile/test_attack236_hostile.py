@@ -38,7 +38,6 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from pip._internal.index.collector import IndexContent, parse_links
 
 from mlenv.build_outputs import stream_entries
 from mlenv.errors import MlenvError
@@ -304,20 +303,54 @@ def test_wheel_differentials_held(tmp_path: Path, case: str, big: BigMembers) ->
 PAGE = "https://idx.example/simple/demo/"
 W = "demo-1.0-py3-none-any.whl"
 H, G, M = "a" * 64, "b" * 64, "c" * 32
-PAGES = {
-    "&amp; between claims": f'<a href="../../f/{W}#sha256={H}&amp;md5={M}">x</a>',
-    "%2B in the name": f'<a href="../../f/demo-1.0%2Blocal-py3-none-any.whl#sha256={H}">x</a>',
-    "an entity in the name": f'<a href="demo-1.0&#43;x-py3-none-any.whl#sha256={H}">x</a>',
-    "base href": f'<base href="https://other.example/x/"><a href="{W}#sha256={H}">x</a>',
-    "two base hrefs": f'<base href="https://a.example/"><base href="https://b.example/">'
-    f'<a href="{W}#sha256={H}">x</a>',
-    "href twice": f'<a href="{W}#sha256={H}" href="evil-1.0-py3-none-any.whl#sha256={G}">x</a>',
-    "//other-host": f'<a href="//other.example/f/{W}#sha256={H}">x</a>',
-    "..": f'<a href="../../../../../f/{W}#sha256={H}">x</a>',
-    "links in title and textarea": f'<title><a href="evil-1.0-py3-none-any.whl">t</a></title>'
-    f'<textarea><a href="{W}#sha256={H}">x</a></textarea>',
-    "both PEP 658 attributes": f'<a href="{W}#sha256={H}" data-dist-info-metadata="sha256={H}" '
-    f'data-core-metadata="sha256={G}">x</a>',
+F = "https://idx.example/f/"
+_Link = tuple[str, str, str | None, str | None]
+# Each page with what pip 26.3's link parser reads from it (url, file name, sha256, metadata
+# sha256), found by running pip once; kept as data so the test imports none of pip's internals.
+PAGES: dict[str, tuple[str, list[_Link]]] = {
+    "&amp; between claims": (
+        f'<a href="../../f/{W}#sha256={H}&amp;md5={M}">x</a>',
+        [(F + W, W, H, None)],
+    ),
+    "%2B in the name": (
+        f'<a href="../../f/demo-1.0%2Blocal-py3-none-any.whl#sha256={H}">x</a>',
+        [(F + "demo-1.0+local-py3-none-any.whl", "demo-1.0+local-py3-none-any.whl", H, None)],
+    ),
+    "an entity in the name": (
+        f'<a href="demo-1.0&#43;x-py3-none-any.whl#sha256={H}">x</a>',
+        [(PAGE + "demo-1.0+x-py3-none-any.whl", "demo-1.0+x-py3-none-any.whl", H, None)],
+    ),
+    "base href": (
+        f'<base href="https://other.example/x/"><a href="{W}#sha256={H}">x</a>',
+        [("https://other.example/x/" + W, W, H, None)],
+    ),
+    "two base hrefs": (
+        f'<base href="https://a.example/"><base href="https://b.example/">'
+        f'<a href="{W}#sha256={H}">x</a>',
+        [("https://a.example/" + W, W, H, None)],
+    ),
+    "href twice": (
+        f'<a href="{W}#sha256={H}" href="evil-1.0-py3-none-any.whl#sha256={G}">x</a>',
+        [(PAGE + "evil-1.0-py3-none-any.whl", "evil-1.0-py3-none-any.whl", G, None)],
+    ),
+    "//other-host": (
+        f'<a href="//other.example/f/{W}#sha256={H}">x</a>',
+        [("https://other.example/f/" + W, W, H, None)],
+    ),
+    "..": (f'<a href="../../../../../f/{W}#sha256={H}">x</a>', [(F + W, W, H, None)]),
+    "links in title and textarea": (
+        f'<title><a href="evil-1.0-py3-none-any.whl">t</a></title>'
+        f'<textarea><a href="{W}#sha256={H}">x</a></textarea>',
+        [
+            (PAGE + "evil-1.0-py3-none-any.whl", "evil-1.0-py3-none-any.whl", None, None),
+            (PAGE + W, W, H, None),
+        ],
+    ),
+    "both PEP 658 attributes": (
+        f'<a href="{W}#sha256={H}" data-dist-info-metadata="sha256={H}" '
+        f'data-core-metadata="sha256={G}">x</a>',
+        [(PAGE + W, W, H, G)],
+    ),
 }
 
 
@@ -325,24 +358,9 @@ PAGES = {
 def test_page_differentials_held(case: str) -> None:
     """Held: every link mlenv reads is the URL, file name, sha256 and metadata digest pip
     reads from the same page."""
-    text = PAGES[case]
+    text, pips = PAGES[case]
     ours = [
         (unquote(link.url), link.filename, link.sha256, link.metadata_sha256)
         for link in parse_html(text, PAGE)
-    ]
-    # pip caches parse_links by page URL: a query of its own per case
-    content = IndexContent(
-        text.encode(), "text/html", "utf-8", f"{PAGE}?case={sorted(PAGES).index(case)}"
-    )
-    pips = [
-        (
-            unquote(link.url_without_fragment),  # pip spells + as %2B: the same path
-            link.filename,
-            link.hash if link.hash_name == "sha256" else None,
-            (link.metadata_file_data.hashes or {}).get("sha256")
-            if link.metadata_file_data
-            else None,
-        )
-        for link in parse_links(content)
     ]
     assert ours == pips
