@@ -1,21 +1,25 @@
-"""A second, plain-backtracking search when resolvelib's backjumping finds no resolution.
+"""The resolver's searches: resolvelib's, undoing on a conflict only the pins that bear on
+it, and a second one when that finds no resolution.
 
 resolvelib's backjumping can skip the one pin whose other version would have worked, and
 then report that no resolution exists for a world that has one (sarugaku/resolvelib issue
 206: ``p2`` alone, where ``p2 2`` needs a missing ``p1==3``, ``p2 1`` takes ``p1 2`` first,
 and ``p1 2``'s ``p0 2`` wants ``p2==2``; only ``p1 1`` works, and the backjump passes over
-``p1``'s state because ``p1 2``'s dependencies are not among the conflict's names). So when
-the first search fails, a second one undoes pins strictly one at a time, newest first, each
-undone pin marked incompatible, which cannot pass over a pin; and it never pins a candidate
-over an earlier pin it breaks (resolvelib then pins the other name again, and pins that undo
-each other can go round until ``Cycling`` stops them, in a world that has a resolution: the
-second search runs after that too). It runs at most
-``RETRY_ROUNDS`` rounds; when it finds nothing, the first search's account stands.
+``p1``'s state because ``p1 2``'s dependencies are not among the conflict's names). Its safe
+mode undoes the newest pin instead, whatever it is, so every version of every package pinned
+since the pin at fault was tried in turn. ``Jumping`` undoes the newest pin that can bear on
+the conflict (its account grows with each undone pin, so no pin at fault is passed over).
+When the first search fails, a second one also never pins a candidate over an earlier pin it
+breaks (resolvelib then pins the other name again, and pins that undo each other can go
+round until ``Cycling`` stops them, in a world that has a resolution: the second search runs
+after that too). It runs at most ``RETRY_ROUNDS`` rounds; when it finds nothing, the first
+search's account stands.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
@@ -31,27 +35,94 @@ CT = TypeVar("CT")
 RETRY_ROUNDS = 2_000  # a second opinion, bounded: a true conflict in a large world waits little
 
 
-class Stepwise(Repinning):
-    """resolvelib's Resolution that, on a conflict, undoes only the newest pin."""
+class Jumping(Repinning):
+    """resolvelib's Resolution that, on a conflict, undoes the newest pin that can bear on it.
+
+    A pin bears on a conflict when its name is in the conflict's account (the names the
+    failing requirements are on and came from, the name being pinned and who limited it, and
+    why their releases were refused before: ``_blame``) or its release depends on one that
+    does. Undoing any other pin cannot help: trying every version of an unrelated package one
+    by one multiplied the rounds by the product of their versions (three packages of 10
+    versions between the pin at fault and the conflict: 2,000 rounds used up, a solvable
+    world reported unsolvable).
+    """
 
     def __init__(self, provider: Any, reporter: BaseReporter[Any, Any, str]) -> None:
         super().__init__(provider, reporter)
         self._optimistic_backjumping_ratio = 0.0  # resolvelib 1.2: no optimistic jumps
+        self._pinning: str | None = None
+        # each name, the names whose pins made its releases refused (kept: a wider account
+        # only undoes more, one pin at a time)
+        self._blame: defaultdict[str, set[str]] = defaultdict(set)
+        self._needs: dict[Any, frozenset[str]] = {}  # each pinned release's dependencies
+
+    def _attempt_to_pin_criterion(self, name: str) -> list[Criterion[Any, Any]]:
+        self._pinning = name
+        return super()._attempt_to_pin_criterion(name)
 
     def _backjump(self, causes: list[RequirementInformation[Any, Any]]) -> bool:
         # The top state failed to pin; below it, the state of the newest pin.
+        names = {self._p.identify(c.requirement) for c in causes}
+        names |= {self._p.identify(c.parent) for c in causes if c.parent is not None}
+        if self._pinning is not None:
+            names.add(self._pinning)
+        at_fault = self._account(names, self.state.criteria)
         while len(self._states) >= 3:
             del self._states[-1]
             undone = self._states.pop()
             if not undone.mapping:
                 raise ResolutionImpossible(causes)
+            at_fault = self._bearing(at_fault, undone.mapping)
             name, candidate = undone.mapping.popitem()
+            if name not in at_fault and undone.mapping:
+                self._push_new_state()  # this pin cannot help: on to the one below it
+                continue
+            self._blame[name] |= at_fault
             known = [(key, list(c.incompatibilities)) for key, c in undone.criteria.items()]
             known.append((name, [candidate]))
             self._push_new_state()
             if self._patch_criteria(known):
                 return True
+            # a name left without a release: why its releases went joins the account
+            refused = {key for key, candidates in known if candidates}
+            at_fault = self._account(at_fault | refused, self.state.criteria)
         return False
+
+    def _account(self, names: set[str], criteria: Mapping[str, Criterion[Any, Any]]) -> set[str]:
+        """``names``, who asked for each, and why releases of each were refused before."""
+        found = set(names)
+        for name in names:
+            found |= self._blame.get(name, set())
+            if name in criteria:
+                found |= {
+                    self._p.identify(i.parent)
+                    for i in criteria[name].information
+                    if i.parent is not None
+                }
+        return found
+
+    def _bearing(self, names: set[str], mapping: Mapping[str, Any]) -> set[str]:
+        """``names`` and every pin whose release depends on one of them, to a fixpoint."""
+        found = set(names)
+        grown = True
+        while grown:
+            grown = False
+            for name, candidate in mapping.items():
+                if name not in found and not found.isdisjoint(self._needed(candidate)):
+                    found.add(name)
+                    grown = True
+        return found
+
+    def _needed(self, candidate: Any) -> frozenset[str]:
+        needs = self._needs.get(candidate)
+        if needs is None:
+            needs = frozenset(self._p.identify(d) for d in self._p.get_dependencies(candidate))
+            self._needs[candidate] = needs
+        return needs
+
+
+class Stepwise(Jumping):
+    """The second search: ``Jumping`` that never pins a candidate over an earlier pin."""
 
     def _get_updated_criteria(self, candidate: Any) -> dict[str, Criterion[Any, Any]]:
         # A candidate that breaks an earlier pin is refused, not pinned over it: resolvelib
@@ -79,7 +150,7 @@ def resolve_or_retry(
     the first search's failure."""
     roots = list(roots)
     try:
-        return resolve_guarded(provider, reporter, roots, max_rounds, Repinning)
+        return resolve_guarded(provider, reporter, roots, max_rounds, Jumping)
     except (ResolutionImpossible, Cycling) as first:
         try:
             return resolve_guarded(provider, reporter, roots, RETRY_ROUNDS, Stepwise)
