@@ -12,8 +12,9 @@ the conflict (its account grows with each undone pin, so no pin at fault is pass
 When the first search fails, a second one also never pins a candidate over an earlier pin it
 breaks (resolvelib then pins the other name again, and pins that undo each other can go
 round until ``Cycling`` stops them, in a world that has a resolution: the second search runs
-after that too). It runs at most ``RETRY_ROUNDS`` rounds; when it finds nothing, the first
-search's account stands.
+after that too), and a third undoes pins strictly one at a time, so no account that missed
+a pin can make a solvable world unsolvable. Each runs at most ``RETRY_ROUNDS`` rounds; when
+they find nothing, the first search's account stands.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Jumping(Repinning):
     world reported unsolvable).
     """
 
+    jumps = True  # pass over pins that cannot bear on the conflict
+
     def __init__(self, provider: Any, reporter: BaseReporter[Any, Any, str]) -> None:
         super().__init__(provider, reporter)
         self._optimistic_backjumping_ratio = 0.0  # resolvelib 1.2: no optimistic jumps
@@ -74,7 +77,7 @@ class Jumping(Repinning):
                 raise ResolutionImpossible(causes)
             at_fault = self._bearing(at_fault, undone.mapping)
             name, candidate = undone.mapping.popitem()
-            if name not in at_fault and undone.mapping:
+            if self.jumps and name not in at_fault and undone.mapping:
                 self._push_new_state()  # this pin cannot help: on to the one below it
                 continue
             self._blame[name] |= at_fault
@@ -142,6 +145,14 @@ class Stepwise(Jumping):
         return criteria
 
 
+class Plain(Stepwise):
+    """The last search: ``Stepwise`` undoing every pin, newest first, passing over none. It
+    cannot skip a pin that bears on a conflict whatever ``Jumping``'s account missed, so a
+    world with a resolution is never reported unsolvable for want of one."""
+
+    jumps = False
+
+
 def resolve_or_retry(
     provider: Any, reporter: BaseReporter[RT, CT, str], roots: Iterable[RT], max_rounds: int
 ) -> State[RT, CT, str]:
@@ -152,7 +163,9 @@ def resolve_or_retry(
     try:
         return resolve_guarded(provider, reporter, roots, max_rounds, Jumping)
     except (ResolutionImpossible, Cycling) as first:
-        try:
-            return resolve_guarded(provider, reporter, roots, RETRY_ROUNDS, Stepwise)
-        except (ResolutionImpossible, ResolutionTooDeep, Cycling):
-            raise first from None
+        for search in (Stepwise, Plain):
+            try:
+                return resolve_guarded(provider, reporter, roots, RETRY_ROUNDS, search)
+            except (ResolutionImpossible, ResolutionTooDeep, Cycling):
+                continue
+        raise first from None
