@@ -17,6 +17,8 @@ from mlenv.resolver.model import Pin, Resolution, ResolutionError
 
 # the earlier lock's pins each platform keeps, by name
 Kept = Mapping[str, Mapping[NormalizedName, LockedPackage]]
+# what makes two pinned files one file: ``Artifact.same_file``
+FileKey = tuple[NormalizedName, object, str]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Artifact:
         source = f"{channel_key(record.channel)}/{record.subdir}"
         return cls(platform, record.name, record.filename, record.sha256, source)
 
-    def same_file(self) -> tuple[NormalizedName, object, str]:
+    def same_file(self) -> FileKey:
         """What makes two pinned files one file: the package, and a wheel's name, version,
         build and tag set (PEP 427: any spelling of them is the same wheel, ``LIB-2.0.0-...``
         is ``lib-2.0-...`` to every installer; the lock reader and the index model parsed each
@@ -53,7 +55,7 @@ class Artifact:
 
 
 # the earlier lock's files held to their bytes, by ``Artifact.same_file``
-Earlier = Mapping[tuple[NormalizedName, object, str], Sequence[Artifact]]
+Earlier = Mapping[FileKey, Sequence[Artifact]]
 
 
 def kept_pins(
@@ -74,10 +76,10 @@ def kept_pins(
 
 def earlier_files(
     previous: Lock | None, everything: bool, moving: frozenset[NormalizedName]
-) -> dict[tuple[NormalizedName, object, str], list[Artifact]]:
+) -> dict[FileKey, list[Artifact]]:
     """The files the earlier lock recorded (wheels and conda packages, on any of its
     platforms): all but the ones an upgrade moves, whose bytes the relock may take anew."""
-    files: dict[tuple[NormalizedName, object, str], list[Artifact]] = {}
+    files: dict[FileKey, list[Artifact]] = {}
     if previous is None or everything:
         return files
     recorded = [
