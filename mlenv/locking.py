@@ -3,19 +3,20 @@ that still fit kept.
 
 This is the use case at the seam between the pure core (``resolve``, ``lockfile``) and the index
 edge; it takes ``Sources`` (``locking_sources``) so tests hand it an in-memory index. The CUDA
-judgement of what it resolved (``locking_cuda``), the conda solve (``locking_conda``) and the
-artifacts' hashes and sizes (``locking_facts``) live beside it.
+judgement of what it resolved (``locking_cuda``), the conda solve (``locking_conda``), the
+artifacts' hashes and sizes (``locking_facts``) and the rules a relock keeps of the earlier lock
+(``locking_earlier``) live beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 
-from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from mlenv.conda.records import CondaRecord, channel_key
+from mlenv.conda.records import CondaRecord
 from mlenv.cuda.held_back import held_back
 from mlenv.cuda.versions import CudaError
 from mlenv.drift import recorded_channel, recorded_location, recorded_sources
@@ -26,15 +27,14 @@ from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 from mlenv.lockfile_fresh import inputs_hash
 from mlenv.locking_conda import _solve_conda, provided_by_conda
 from mlenv.locking_cuda import _cpu_builds, _cuda_needs, _judge_cuda, cuda_target
+from mlenv.locking_earlier import earlier_files, kept_pins, relock_error, yank_warnings
 from mlenv.locking_facts import artifact_facts
 from mlenv.locking_sources import Sources
 from mlenv.manifest import Manifest
 from mlenv.report import Reporter
 from mlenv.resolver.candidates import PREFETCH_WORKERS
-from mlenv.resolver.model import Resolution, ResolutionError, to_req
+from mlenv.resolver.model import Resolution
 from mlenv.resolver.policy import CandidatePolicy
-from mlenv.resolver.pypi_rules import OptIns
-from mlenv.resolver.requirements import applies
 from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 
@@ -77,7 +77,7 @@ def lock_manifest(
             )
         records = _solve_conda(manifest, target, previous, everything, moving, reporter, sources)
         conda[target.platform] = records
-        kept[target.platform] = _kept(previous, target.platform, everything, moving)
+        kept[target.platform] = kept_pins(previous, target.platform, everything, moving)
         preferences = {name: Version(p.version) for name, p in kept[target.platform].items()}
         resolutions.append(
             resolve(
@@ -116,18 +116,12 @@ def lock_manifest(
         conda_items = conda_needs(conda_records)
     items = [*(n for needs, _ in read.values() for n in needs.values()), *conda_items.values()]
     unread = [u for _, found in read.values() for u in found.values()]
-    _same_kept_files(resolutions, kept, facts)
-    _same_named_bytes(
-        _earlier_files(previous, everything, rehashed),
-        [
-            *((r.target.platform, p.name, p.file.filename, facts[p.file.url][0], "")
-              for r in resolutions for p in r.pins),
-            *((platform, c.name, c.filename, c.sha256, _conda_source(c))
-              for platform, records in conda.items() for c in records),
-        ],
-    )  # fmt: skip
-    _warn_yanked(manifest, resolutions, kept, reporter)
-    for line in held_back(resolutions, unread_files):
+    broken = relock_error(
+        earlier_files(previous, everything, rehashed), kept, resolutions, facts, conda
+    )
+    if broken is not None:
+        raise broken
+    for line in (*yank_warnings(resolutions), *held_back(resolutions, unread_files)):
         reporter.warning(line)
     cuda = manifest.cuda
     unverified = cuda.unverified if cuda else ()
@@ -181,162 +175,6 @@ def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> Cond
     """The solved record with the driver floor its CUDA need sets (none when the release's
     driver is not known, as for a wheel: ``_entry_driver``)."""
     return replace(record, requires_driver=_entry_driver(needs.get(record.url)))
-
-
-def _kept(
-    previous: Lock | None, platform: str, everything: bool, moving: frozenset[NormalizedName]
-) -> dict[NormalizedName, LockedPackage]:
-    """The earlier lock's entries a relock keeps where they still fit (its preferences)."""
-    if previous is None or everything:
-        return {}
-    for locked in previous.platforms:
-        if locked.platform == platform:
-            return {
-                canonicalize_name(p.name): p
-                for p in locked.packages
-                if canonicalize_name(p.name) not in moving
-            }
-    return {}
-
-
-def _same_kept_files(
-    resolutions: Sequence[Resolution],
-    kept: Mapping[str, Mapping[NormalizedName, LockedPackage]],
-    facts: Mapping[str, tuple[str, int]],
-) -> None:
-    """A yanked release the earlier lock pinned is kept as the file it locked, never as other
-    bytes: an index that yanks a release and serves its file changed (or another file of it)
-    is refused, not locked under the earlier lock's opt-in with only the yank said."""
-    for resolution in resolutions:
-        for pin in resolution.pins:
-            earlier = kept[resolution.target.platform].get(pin.name)
-            if (
-                pin.file.yanked is None
-                or earlier is None
-                or Version(earlier.version) != pin.version
-            ):
-                continue
-            sha256 = facts[pin.file.url][0]
-            same_file = _same_file(pin.file.filename) == _same_file(earlier.filename)
-            if same_file and sha256 == earlier.sha256:
-                continue
-            raise ResolutionError(
-                f"{pin.name} {pin.version} is yanked, and the index now serves "
-                f"{pin.file.filename} (sha256 {sha256}) where the earlier lock pinned "
-                f"{earlier.filename} (sha256 {earlier.sha256}): a yanked release is kept "
-                "only as the file the lock pinned",
-                where=f"{pin.name} ({resolution.target.platform})",
-                hint=f"`mlenv lock --upgrade-package {pin.name}` moves off it (or takes the "
-                "file the index serves now, when an == pin names it); "
-                + (
-                    "ask the index why its bytes changed"
-                    if same_file
-                    else "another Python, glibc or platform picks another of its wheels"
-                ),
-            )
-
-
-# (platform, package, file name, sha256, source): a wheel's name is its own anywhere (PEP 427),
-# a conda file's only within its channel and subdir (two channels build ``purepkg-1.0-0``
-# apart), so a conda file of another channel is another file, never held to the earlier bytes
-Artifact = tuple[str, str, str, str, str]
-
-
-def _conda_source(record: CondaRecord) -> str:
-    return f"{channel_key(record.channel)}/{record.subdir}"
-
-
-def _earlier_files(
-    previous: Lock | None, everything: bool, moving: frozenset[NormalizedName]
-) -> dict[tuple[NormalizedName, str, str], list[tuple[str, str]]]:
-    """The files the earlier lock recorded (wheels and conda packages, on any of its platforms)
-    by package, file name and source (``Artifact``), each with its sha256 and platform: all but
-    the ones an upgrade moves, whose bytes the relock may take anew."""
-    files: dict[tuple[NormalizedName, str, str], list[tuple[str, str]]] = {}
-    if previous is None or everything:
-        return files
-    recorded: list[Artifact] = [
-        *((p, pkg.name, pkg.filename, pkg.sha256, "") for p, pkg in previous.packages()),
-        *(
-            (p, c.name, c.filename, c.sha256, _conda_source(c))
-            for p, c in previous.conda_packages()
-        ),
-    ]
-    for platform, name, filename, sha256, source in recorded:
-        if canonicalize_name(name) not in moving:
-            key = (canonicalize_name(name), filename, source)
-            files.setdefault(key, []).append((sha256, platform))
-    return files
-
-
-def _same_named_bytes(
-    earlier: Mapping[tuple[NormalizedName, str, str], Sequence[tuple[str, str]]],
-    now: Sequence[Artifact],
-) -> None:
-    """A file name the earlier lock pinned names the same bytes on a relock (Cargo.lock's
-    rule): PyPI never reuses a file name, so other bytes under it mean an index, mirror or
-    channel rebuilt or tampered with, never a change a relock may record silently. A wheel is
-    its name, version, build and tags however its file name spells them (``LIB-2.0.0-...``
-    is ``lib-2.0-...`` to every installer), so a respelling is held too."""
-    spelt: dict[tuple[NormalizedName, object, str], list[tuple[str, str, str]]] = {}
-    for (package, pinned, source), files in earlier.items():
-        for was, where in files:
-            key = (package, _same_file(pinned), source)
-            spelt.setdefault(key, []).append((was, where, pinned))
-    for platform, name, filename, sha256, source in now:
-        same = (canonicalize_name(name), _same_file(filename), source)
-        for was, where, pinned in spelt.get(same, ()):
-            if was != sha256:
-                named = "" if pinned == filename else f" as {pinned}"
-                raise ResolutionError(
-                    f"{name}: {filename} is served with sha256 {sha256}, but the earlier lock "
-                    f"pinned that file{named} with sha256 {was} ({where}): a file name the "
-                    "lock pinned must name the same bytes",
-                    where=f"{name} ({platform})",
-                    hint=f"`mlenv lock --upgrade-package {name}` takes the bytes the index "
-                    "serves now (after you check why they changed)",
-                )
-
-
-def _same_file(filename: str) -> object:
-    """What makes two file names one file: a wheel's name, version, build and tag set (PEP
-    427: any spelling of them is the same wheel; the lock reader and the index model parsed
-    each already); a conda package its name as written (``.conda`` and ``.tar.bz2`` are two
-    files of one build)."""
-    return parse_wheel_filename(filename) if filename.endswith(".whl") else filename
-
-
-def _warn_yanked(
-    manifest: Manifest,
-    resolutions: Sequence[Resolution],
-    kept: Mapping[str, Mapping[NormalizedName, LockedPackage]],
-    reporter: Reporter,
-) -> None:
-    """PEP 592: pip warns when an == pin takes a yanked file; so does mlenv (the lock marks it),
-    and when a relock keeps an earlier pin yanked since, it says how to move off it (not when
-    the manifest pins it too: ``--upgrade-package`` cannot move that one)."""
-    pypi = manifest.pypi
-    named = (*pypi.requirements(), *pypi.constraint_requirements(), *pypi.override_requirements())
-    for resolution in resolutions:
-        platform = resolution.target.platform
-        pinned = OptIns.of(
-            [to_req(r) for r in named if applies(r, resolution.target.markers)], {}
-        ).pins
-        for pin in resolution.pins:
-            if pin.file.yanked is not None:
-                because = f": {pin.file.yanked}" if pin.file.yanked else ""
-                earlier = kept[platform].get(pin.name)
-                why = (
-                    f"the earlier lock pins it (--upgrade-package {pin.name} moves it)"
-                    if pin.version not in pinned.get(pin.name, ())
-                    and earlier is not None
-                    and Version(earlier.version) == pin.version
-                    else "an == pin names it"
-                )
-                reporter.warning(
-                    f"{pin.name} {pin.version} ({platform}) is yanked{because}; "
-                    f"locked only because {why}"
-                )
 
 
 def _locked_platform(

@@ -16,6 +16,10 @@ from mlenv.errors import MlenvError
 from mlenv.index import IndexFile
 from mlenv.target import Target
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pypi_rules builds on this module
+    from mlenv.resolver.pypi_rules import OptIns
+
 
 class ResolutionError(MlenvError):
     """The requirements cannot be satisfied together for the target."""
@@ -79,6 +83,8 @@ class Resolution:
 
     target: Target
     pins: tuple[Pin, ...]
+    # the versions whose yanked files it could take, and who opted into each
+    opt_ins: OptIns
     # every refused file of each project the resolution looked at, for checks after it
     refused: Mapping[NormalizedName, tuple[Refusal, ...]] = field(default_factory=dict)
     # the candidate files (one per release) of each pinned project, chosen or not

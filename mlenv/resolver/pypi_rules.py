@@ -93,16 +93,24 @@ class OptIns:
     manifest's ``[pypi] prerelease`` sets that rule for every project (``Prerelease``).
     """
 
-    pins: Mapping[NormalizedName, frozenset[Version]]
+    pins: Mapping[NormalizedName, frozenset[Version]]  # the manifest's and the earlier lock's
+    named: Mapping[NormalizedName, frozenset[Version]]  # the manifest's alone
 
     @classmethod
     def of(cls, roots: Iterable[Req], kept: Mapping[NormalizedName, Version]) -> OptIns:
-        pins: defaultdict[NormalizedName, set[Version]] = defaultdict(set)
-        for name, version in kept.items():
-            pins[name].add(version)
+        named: defaultdict[NormalizedName, set[Version]] = defaultdict(set)
         for req in roots:
             for spec in req.specifier:
                 if spec.operator in ("==", "===") and "*" not in spec.version:
                     with suppress(InvalidVersion):  # "===" takes any string
-                        pins[req.name].add(Version(spec.version))
-        return cls({name: frozenset(v) for name, v in pins.items()})
+                        named[req.name].add(Version(spec.version))
+        exact = {name: frozenset(v) for name, v in named.items()}
+        pins = dict(exact)
+        for name, version in kept.items():
+            pins[name] = pins.get(name, frozenset()) | {version}
+        return cls(pins, exact)
+
+    def kept_only(self, name: NormalizedName, version: Version) -> bool:
+        """Whether only the earlier lock opts into this release: ``--upgrade-package`` moves
+        it off, which it cannot do for a version the manifest pins."""
+        return version in self.pins.get(name, ()) and version not in self.named.get(name, ())

@@ -171,7 +171,7 @@ def resolve(
     for name, (bound, _text) in provider.constraints.items():
         allowed[name] &= bound
     ordered = tuple(sorted(pins, key=lambda p: p.name))
-    return Resolution(target, ordered, refused, offered, dict(allowed))
+    return Resolution(target, ordered, provider.opt_ins, refused, offered, dict(allowed))
 
 
 def _unreadable_cause(

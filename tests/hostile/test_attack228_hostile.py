@@ -21,7 +21,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from mlenv.lockfile import Lock
-from mlenv.locking import _conda_source, _earlier_files, _same_named_bytes
+from mlenv.locking_earlier import Artifact, earlier_files, relock_error
 from mlenv.resolver.model import ResolutionError
 from mlenv.upgrade import Upgrade
 from tests.support.cli import run_mlenv
@@ -150,14 +150,15 @@ def test_a_conda_file_under_a_locked_name_is_held_to_its_sha256() -> None:
     lock = lock_one("lib<3", {})
     record = conda_record("numpy", "2.1.0", "py312h0", sha256="a" * 64)
     earlier = lock.with_platforms([replace(lock.platform("linux-64"), conda=(record,))])
-    files = _earlier_files(earlier, False, frozenset())
-    source = _conda_source(record)
-    _same_named_bytes(files, [("linux-64", "numpy", record.filename, "a" * 64, source)])
-    with pytest.raises(ResolutionError) as refused:
-        _same_named_bytes(files, [("linux-64", "numpy", record.filename, "b" * 64, source)])
-    assert f"numpy: {record.filename} is served with sha256 {'b' * 64}" in str(refused.value)
-    assert _earlier_files(earlier, False, frozenset({canonicalize_name("numpy")})) == {
-        (canonicalize_name("lib"), LIB_2, ""): [(_sha(lock, "lib"), "linux-64")]
+    files = earlier_files(earlier, False, frozenset())
+    assert relock_error(files, {}, (), {}, {"linux-64": (record,)}) is None
+    served = replace(record, sha256="b" * 64)
+    refused = relock_error(files, {}, (), {}, {"linux-64": (served,)})
+    assert refused is not None
+    assert f"numpy: {record.filename} is served with sha256 {'b' * 64}" in str(refused)
+    lib = Artifact("linux-64", "lib", LIB_2, _sha(lock, "lib"))
+    assert earlier_files(earlier, False, frozenset({canonicalize_name("numpy")})) == {
+        lib.same_file(): [lib]
     }
 
 
@@ -169,12 +170,11 @@ def test_a_conda_file_of_another_channel_is_another_file() -> None:
     lock = lock_one("lib<3", {})
     record = conda_record("numpy", "2.1.0", "py312h0", sha256="a" * 64)
     earlier = lock.with_platforms([replace(lock.platform("linux-64"), conda=(record,))])
-    files = _earlier_files(earlier, False, frozenset())
-    other = replace(record, channel="file:///srv/elsewhere/chan")
-    assert _conda_source(other) != _conda_source(record)
-    now = ("linux-64", "numpy", record.filename, "b" * 64, _conda_source(other))
-    _same_named_bytes(files, [now])
-    assert _earlier_files(earlier, True, frozenset()) == {}
+    files = earlier_files(earlier, False, frozenset())
+    other = replace(record, channel="file:///srv/elsewhere/chan", sha256="b" * 64)
+    assert Artifact.conda("linux-64", other).source != Artifact.conda("linux-64", record).source
+    assert relock_error(files, {}, (), {}, {"linux-64": (other,)}) is None
+    assert earlier_files(earlier, True, frozenset()) == {}
 
 
 def test_a_find_links_directory_rebuilt_is_refused_by_the_cli_and_no_memo_answers(

@@ -13,16 +13,17 @@ took its rebuilt file as ``--upgrade-package`` does; either reported no change.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name
 
 from mlenv.lockfile import Lock
-from mlenv.locking import _same_named_bytes
+from mlenv.locking_earlier import earlier_files, relock_error
 from mlenv.resolver.model import ResolutionError
 from mlenv.upgrade import Upgrade
 from tests.support.cli import run_mlenv
+from tests.support.locks import conda_record
 from tests.support.relocks import LIB_2, WHEELS, lock_one, pins
 from tests.support.wheels import build_wheel
 
@@ -131,14 +132,12 @@ def test_a_conda_build_in_the_other_format_is_another_file() -> None:
     """A channel's ``.conda`` and ``.tar.bz2`` of one build are two files with their own
     bytes: a relock moving from one to the other breaks no rule (no wheel spelling joins
     them)."""
-    channel = "https://conda.example/forge/linux-64"
-    files = {
-        (canonicalize_name("numpy"), "numpy-2.1.0-py312h0.tar.bz2", channel): [
-            ("a" * 64, "linux-64")
-        ]
-    }
-    conda = ("linux-64", "numpy", "numpy-2.1.0-py312h0.conda", "b" * 64, channel)
-    _same_named_bytes(files, [conda])
-    with pytest.raises(ResolutionError):
-        bz2 = ("linux-64", "numpy", "numpy-2.1.0-py312h0.tar.bz2", "b" * 64, channel)
-        _same_named_bytes(files, [bz2])
+    lock = lock_one("lib<3", {})
+    bz2 = conda_record("numpy", "2.1.0", "py312h0", sha256="a" * 64)
+    bz2 = replace(bz2, filename=bz2.filename.replace(".conda", ".tar.bz2"))
+    earlier = lock.with_platforms([replace(lock.platform("linux-64"), conda=(bz2,))])
+    files = earlier_files(earlier, False, frozenset())
+    conda = replace(bz2, filename="numpy-2.1.0-py312h0.conda", sha256="b" * 64)
+    assert relock_error(files, {}, (), {}, {"linux-64": (conda,)}) is None
+    rebuilt = replace(bz2, sha256="b" * 64)
+    assert isinstance(relock_error(files, {}, (), {}, {"linux-64": (rebuilt,)}), ResolutionError)

@@ -15,9 +15,10 @@ from dataclasses import replace
 
 import pytest
 
+from mlenv.conda.records import CondaRecord
 from mlenv.echoed import without_secrets
 from mlenv.errors import printable
-from mlenv.locking import _conda_source, _earlier_files, _same_named_bytes
+from mlenv.locking_earlier import Artifact, earlier_files, relock_error
 from mlenv.redaction import redact
 from mlenv.resolver.model import ResolutionError
 from tests.support.hidden_secrets import KNOWN_TOKENS, assert_hidden
@@ -72,17 +73,14 @@ def test_a_channel_respelt_still_holds_its_files_to_their_bytes(respelt: str) ->
     record = conda_record("numpy", "2.1.0", "py312h0", sha256="a" * 64)
     record = replace(record, channel=_LOCKED)
     earlier = lock.with_platforms([replace(lock.platform("linux-64"), conda=(record,))])
-    files = _earlier_files(earlier, False, frozenset())
-    now = replace(record, channel=respelt)
-    with pytest.raises(ResolutionError):
-        _same_named_bytes(
-            files, [("linux-64", "numpy", now.filename, "b" * 64, _conda_source(now))]
-        )
+    files = earlier_files(earlier, False, frozenset())
+    now = replace(record, channel=respelt, sha256="b" * 64)
+    assert isinstance(relock_error(files, {}, (), {}, {"linux-64": (now,)}), ResolutionError)
 
 
 def test_a_directory_and_its_file_uri_are_one_channel() -> None:
     record = conda_record("numpy", channel="/srv/chan")
-    assert _conda_source(record) == _conda_source(replace(record, channel="file:///srv/chan/"))
+    assert _source(record) == _source(replace(record, channel="file:///srv/chan/"))
 
 
 @pytest.mark.parametrize(
@@ -95,4 +93,8 @@ def test_a_directory_and_its_file_uri_are_one_channel() -> None:
 )
 def test_another_port_scheme_or_path_is_another_channel(other: str) -> None:
     record = conda_record("numpy", channel="https://mirror.example/chan")
-    assert _conda_source(record) != _conda_source(replace(record, channel=other))
+    assert _source(record) != _source(replace(record, channel=other))
+
+
+def _source(record: CondaRecord) -> str:
+    return Artifact.conda("linux-64", record).source
