@@ -37,7 +37,7 @@ def _newer_branch(reported: CudaVersion, driver: DriverVersion) -> bool:
     return found is not None and bool(driver.key) and found[0].key[0] > driver.key[0]
 
 
-def compat_hint(cuda: CudaVersion, driver: DriverVersion) -> str:
+def _compat_hint(cuda: CudaVersion, driver: DriverVersion) -> str:
     """What the driver-below hint adds when NVIDIA's matrix lists ``cuda-compat`` for the target
     on this driver's branch ("" when it does not): named, never assumed."""
     compat = forward_compat(cuda, driver)
@@ -57,7 +57,7 @@ def forward_said(
     only a forward-compatible libcuda gives, which NVIDIA supports there (a warning that names
     its conditions) or not (an error that says why)."""
     reported, driver, cuda = target.reported, target.driver_floor, target.cuda
-    refused = hint + compat_hint(cuda, driver)
+    refused = hint + _compat_hint(cuda, driver)
     if reported is None or not _newer_branch(reported, driver):
         return "error", message, refused
     branch = driver.key[0]
