@@ -25,6 +25,7 @@ ARCH_UNKNOWN_HINT = (
 
 # ASCII digits only: ``\d`` would also accept digits from other scripts.
 _CAP_RE = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")  # bounded: int() refuses 4300+ digits
+_CAP_HEADER_RE = re.compile(r"compute_cap(?:[ \t]|$)")  # --format=csv's header line
 _GLIBC_RE = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
 _PROC_RE = re.compile(
     r"^NVRM version: NVIDIA UNIX .*?Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)(?:\s|$)",
@@ -194,34 +195,62 @@ def parse_driver_override(value: str) -> str:
 def parse_compute_cap_override(value: str) -> tuple[str, ...]:
     """Validate ``MLENV_GPU_COMPUTE_CAP``: one ``major.minor`` per GPU, comma-separated, or one
     per line as ``nvidia-smi --query-gpu=compute_cap --format=csv[,noheader]`` prints them on a
-    multi-GPU node (its ``compute_cap`` header skipped), so that output can be set as it is,
-    also as the shell joins those lines with blanks (``echo $(nvidia-smi ...)``)."""
-    lines = [line for line in value.split("\n") if line.strip(" \t\r")]
-    cells = [cell.strip(" \t\r") for line in lines for cell in line.split(",")]
+    multi-GPU node (its ``compute_cap`` header first, never a comma-separated cell), so that
+    output can be set as it is, also as the shell joins those lines with blanks (``echo
+    $(nvidia-smi ...)``)."""
+    lines = [line.strip(" \t\r") for line in value.split("\n")]
+    lines = [line for line in lines if line]
+    if lines and _CAP_HEADER_RE.match(lines[0]):
+        lines[0] = lines[0].removeprefix("compute_cap").lstrip(" \t")
+    cells = [cell.strip(" \t\r") for line in lines if line for cell in line.split(",")]
     caps = tuple(word for cell in cells for word in BLANKS_RE.split(cell))
-    if caps[:1] == ("compute_cap",):
-        caps = caps[1:]
     if not caps or not all(_CAP_RE.fullmatch(cap) for cap in caps):
+        usage = (
+            'use major.minor per GPU, e.g. "8.6" or "8.0,9.0" (or nvidia-smi '
+            "--query-gpu=compute_cap --format=csv,noheader), or unset it to probe the host"
+        )
         raise HostError(
             f"not a list of compute capabilities: {value!r}",  # cut where shown: echoed.shown
             where=COMPUTE_CAP_ENV,
-            hint=_archs_hint(caps)
-            or (
-                'use major.minor per GPU, e.g. "8.6" or "8.0,9.0" (or nvidia-smi '
-                "--query-gpu=compute_cap --format=csv,noheader), or unset it to probe the host"
-            ),
+            hint=_archs_hint(caps) or f"{_first_wrong(caps)}{usage}",
         )
     return caps
 
 
+def _first_wrong(caps: tuple[str, ...]) -> str:
+    """The first item that is no compute capability, named for the hint ("" when none is)."""
+    wrong = next((cap for cap in caps if not _CAP_RE.fullmatch(cap)), None)
+    if wrong is None:
+        return ""
+    return f"{wrong!r} is not a compute capability; " if wrong else "an empty value; "
+
+
+# How a GPU's compute capability is spelt elsewhere: nvcc's real and virtual architectures
+# (sm_90, sm_90a, compute_90), the same without the underscore, and CMake's
+# CUDA_ARCHITECTURES (90, 90-real): each one capability, written without its dot
+_CAP_SPELT_RE = re.compile(r"(?:sm_?|compute_)?([0-9]{2,3}[af]?)(?:-real|-virtual)?")
+
+
 def _archs_hint(items: tuple[str, ...]) -> str | None:
-    """The hint for architectures (sm_90, as nvcc and wheel arch lists name them) given where
-    compute capabilities go: the capabilities they are, so the fix is spelt out."""
+    """The hint for GPU architectures (sm_90, compute_90, 90 as nvcc, wheel arch lists and
+    CMake name them) given where compute capabilities go, beside capabilities or not: every
+    item written as the capability it is, so the fix is spelt out; None if one is neither."""
     if len(items) > 64:
         return None
-    try:
-        ccs = [arch_cc(item) for item in items]
-    except CudaError:
+    said: list[str] = []
+    for item in items:
+        spelt = None if _CAP_RE.fullmatch(item) else _CAP_SPELT_RE.fullmatch(item)
+        if spelt is None and not _CAP_RE.fullmatch(item):
+            return None
+        try:
+            said.append(item if spelt is None else _dotted(arch_cc(f"sm_{spelt[1]}")))
+        except CudaError:  # sm_75a: no GPU target
+            return None
+    archs = [item for item in items if not _CAP_RE.fullmatch(item)]
+    if not archs:
         return None
-    said = ",".join(f"{cc // 10}.{cc % 10}" for cc in ccs)
-    return f"{','.join(items)}: GPU architectures, not compute capabilities; write {said}"
+    return f"{','.join(archs)}: GPU architectures, not compute capabilities; write {','.join(said)}"
+
+
+def _dotted(cc: int) -> str:
+    return f"{cc // 10}.{cc % 10}"

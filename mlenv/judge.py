@@ -46,6 +46,7 @@ class Judged:
     machine: str = ""  # the host's uname -m (verify --host), else ""
     mismatch: DriverMismatch | None = None  # a driver upgraded without a reboot (verify --host)
     no_gpu: str = ""  # nvidia-smi's line saying no GPU is usable (verify --host), else ""
+    gpus: tuple[str, ...] = ()  # the GPUs' names (verify --host), where a probe gave them
 
 
 @dataclass(frozen=True)
@@ -137,17 +138,17 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
             findings += _below_packages(needs, judged)
         return Verdict(tuple(findings), judged, None)
     driver = judged.driver if judged else target.driver_floor
-    archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
     cuda_target = CudaTarget(
         CudaVersion.parse(target.cuda, where="mlenv.lock [target].cuda"),
         DriverVersion.parse(driver, where=judged.source if judged else FLOOR_WHERE),
-        archs,
+        tuple(dict.fromkeys(judged.archs)) if judged else (),
         checked=judged is not None,
         windows=judged is not None and judged.windows,
         reported=CudaVersion.parse(judged.cuda, where=judged.source)
         if judged is not None and judged.cuda
         else None,
         machine=judged.machine if judged else "",
+        gpus=judged.gpus if judged else (),
     )
     findings += judge(cuda_target, needs, together)
     findings += _reported_cuda(cuda_target, judged, findings)

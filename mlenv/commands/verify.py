@@ -78,6 +78,7 @@ def by_host() -> tuple[Judged | None, HostFacts]:
         facts.machine,
         facts.mismatch,
         facts.no_gpu or "",
+        tuple(g.name for g in facts.gpus if g.name),
     )
     return judged, facts
 

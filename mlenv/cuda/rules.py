@@ -23,11 +23,11 @@ from typing import Literal
 
 from mlenv.cuda.driver_cuda import driver_floor_said, newer_major_floor
 from mlenv.cuda.flavours import flavour_major
+from mlenv.cuda.forward import forward_said
 from mlenv.cuda.framework_archs import unbuilt_archs
 from mlenv.cuda.matrix import (
     driver_status,
     facts,
-    forward_compat,
     known_cuda_versions,
     known_hint,
     table3_driver,
@@ -37,13 +37,6 @@ from mlenv.cuda.pairs import paired
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaVersion, DriverVersion, arch_cc
 from mlenv.platforms import wheel_machines
-
-# The systems NVIDIA's forward compatibility applies to (CUDA Compatibility guide, "Forward
-# Compatibility"): a Jetson or an NGC Server Ready RTX card is as eligible as a data-center GPU.
-FORWARD_COMPAT_GPUS = (
-    "only on data-center GPUs, select NGC Server Ready RTX SKUs and Jetson boards "
-    "(GeForce cannot use it)"
-)
 
 
 @dataclass(frozen=True)
@@ -58,6 +51,7 @@ class CudaTarget:
     reported: CudaVersion | None = None  # the "CUDA Version" that driver prints (nvidia-smi)
     machine: str = ""  # the one machine whose GPUs ``archs`` are (verify --host); "" the fleet
     machines: tuple[str, ...] = ()  # the fleet's machines (its platforms'), any of which may hold
+    gpus: tuple[str, ...] = ()  # the one machine's GPU names, as nvidia-smi prints them
 
     def __post_init__(self) -> None:
         for arch in self.archs:
@@ -173,12 +167,10 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
         hint += f", or target CUDA {max(older)}"
     if target.windows:
         message += " (Table 3's Windows column: a WSL 2 host runs the Windows host's driver)"
-    elif (compat := forward_compat(cuda, driver)) is not None:  # never assumed, only named
-        hint += (
-            f"; NVIDIA's forward compatibility supports CUDA {cuda} on the {driver.key[0]} "
-            f"branch with {compat} on the loader path, {FORWARD_COMPAT_GPUS}"
-        )
-    return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
+        return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
+    severity, message, hint = forward_said(target, minimum, message, hint)
+    code = "driver-forward-compat" if severity == "warning" else "driver-below-toolkit"
+    return [Finding(severity, code, "", f"driver >= {minimum}", _promise(target), message, hint)]
 
 
 def _windows_unlisted(target: CudaTarget) -> list[Finding]:
