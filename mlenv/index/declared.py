@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Protocol
 
 from mlenv.digests import is_lower_hex
 
 # hashlib's guaranteed algorithms a simple page may name (PEP 503 allows any of them), and the
-# length of each one's hex digest
-_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+# lengths of each one's hex digest: "blake2b" in both its spellings, uv's 32-byte digest (PyPI's
+# blake2b_256) and hashlib's 64-byte one (pypiserver's ``--hash-algo blake2b``)
+_HEX_LENGTHS = {
+    "md5": (32,), "sha1": (40,), "sha224": (56,), "sha256": (64,), "sha384": (96,),
+    "sha512": (128,), "blake2b": (64, 128),
+}  # fmt: skip
 
 Declared = tuple[tuple[str, str], ...]  # (algorithm, lower-case hex or MALFORMED), sorted
 # What stands for a stated value that is no digest: never hex, so no bytes hash to it, and
@@ -33,10 +38,13 @@ def page_digests(pairs: Iterable[tuple[str, object]]) -> tuple[str | None, Decla
     found: set[tuple[str, str]] = set()
     for name, value in pairs:
         algorithm = name.lower()
-        length = _HEX_LENGTHS.get(algorithm)
-        if length is None or value == "":  # an empty value states nothing (pip and uv agree
-            continue  # beside another value; alone, pip fails an assertion, uv the page)
-        if isinstance(value, str) and is_lower_hex(value.lower(), length):
+        lengths = _HEX_LENGTHS.get(algorithm)
+        # an empty value states nothing (pip and uv agree beside another value; alone, pip
+        # fails an assertion, uv the page), nor does a JSON null (uv reads no digest; pip too
+        # beside another, alone it fails)
+        if lengths is None or value is None or value == "":
+            continue
+        if isinstance(value, str) and any(is_lower_hex(value.lower(), n) for n in lengths):
             found.add((algorithm, value.lower()))
         else:
             found.add((algorithm, MALFORMED))
@@ -47,6 +55,26 @@ def page_digests(pairs: Iterable[tuple[str, object]]) -> tuple[str | None, Decla
     return stated[0], tuple(claim for claim in claims if claim[0] != "sha256")
 
 
+class _Hasher(Protocol):
+    def update(self, data: bytes | memoryview, /) -> None: ...
+    def hexdigest(self) -> str: ...
+
+
+def _hasher(algorithm: str, size: int) -> _Hasher:
+    if size:
+        return hashlib.blake2b(digest_size=size, usedforsecurity=False)
+    return hashlib.new(algorithm, usedforsecurity=False)
+
+
+def _kind(claim: tuple[str, str]) -> tuple[str, int]:
+    """The hasher a claim is checked with: its algorithm and, for blake2b, the digest size its
+    value's length says (0: the algorithm's one size; a malformed value no bytes meet)."""
+    algorithm, value = claim
+    if algorithm != "blake2b":
+        return algorithm, 0
+    return algorithm, 32 if len(value) == 64 else 64
+
+
 class DigestCheck:
     """A sink for ``cache.held.measure``: hashes the bytes measured with every other declared
     algorithm, so the file is read once whatever its page states."""
@@ -54,9 +82,9 @@ class DigestCheck:
     def __init__(self, declared: Declared) -> None:
         self._claims = declared
         self._hashers = {
-            algorithm: hashlib.new(algorithm, usedforsecurity=False)
-            for algorithm, _value in declared
-            if algorithm != "sha256"  # ``measure`` hashes it
+            _kind(claim): _hasher(*_kind(claim))
+            for claim in declared
+            if claim[0] != "sha256"  # ``measure`` hashes it
         }
 
     def write(self, data: bytes | memoryview, /) -> int:
@@ -68,7 +96,11 @@ class DigestCheck:
         """The first claim the bytes written (whose sha256 ``measure`` found) contradict:
         (algorithm, stated, found)."""
         for algorithm, value in self._claims:
-            found = sha256 if algorithm == "sha256" else self._hashers[algorithm].hexdigest()
+            found = (
+                sha256
+                if algorithm == "sha256"
+                else self._hashers[_kind((algorithm, value))].hexdigest()
+            )
             if found != value:
                 return algorithm, value, found
         return None

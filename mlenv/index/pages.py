@@ -275,14 +275,19 @@ def parse_json(
         located, fragment = urldefrag(
             follow(url, base=page_url, local=local, where=where, downgrade=downgrade)
         )
-        hashes = entry.get("hashes")
+        hashes, requires_python = entry.get("hashes") or {}, entry.get("requires-python")
+        # A value of neither shape PEP 691 gives it (``"hashes": "sha256=..."``, a number for
+        # requires-python) was read as none, so the file was measured and locked whatever its
+        # bytes, or for any Python; pip fails on it and uv refuses the page.
+        if not isinstance(hashes, dict):
+            raise _bad_json(page_url, f"files[{position}].hashes is not an object")
+        if not isinstance(requires_python, str | None):
+            raise _bad_json(page_url, f"files[{position}].requires-python is not a string")
         # pip takes a url's #sha256= over ``hashes`` (and adds its other digests): ignored,
         # a page whose two disagreed had mlenv lock the file pip refuses. Each must hold.
-        stated = list(hashes.items()) if isinstance(hashes, dict) else []
-        sha256, declared = page_digests([*stated, *_claims(fragment)])
+        sha256, declared = page_digests([*hashes.items(), *_claims(fragment)])
         yanked = entry.get("yanked", False)
         size = entry.get("size")
-        requires_python = entry.get("requires-python")
         metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
         has_metadata, metadata_sha256, metadata_declared = _json_metadata(metadata)
         links.append(
@@ -290,8 +295,10 @@ def parse_json(
                 url=strip_credentials(located),
                 filename=filename,
                 sha256=sha256,
-                requires_python=requires_python if isinstance(requires_python, str) else None,
-                yanked=yanked if isinstance(yanked, str) else ("" if yanked is True else None),
+                requires_python=requires_python,
+                # any other true value is yanked, as pip reads it (uv refuses the page): 1 was
+                # read as not yanked, so mlenv chose a file both leave alone
+                yanked=yanked if isinstance(yanked, str) else ("" if yanked else None),
                 # a size a lock cannot hold is no claim (``lockfile_read._Reader.record``)
                 size=size if type(size) is int and 0 <= size <= MAX_WHEEL_BYTES else None,
                 has_metadata=has_metadata,

@@ -178,7 +178,9 @@ def _facts(fragment: str) -> dict[str, tuple[str, int]]:
      f"egg=demo&sha1={RIGHT['sha1']}&sha512={WRONG['sha512']}",
      f"sha512={RIGHT['sha512']}&md5={WRONG['md5'].upper()}",
      # no digest at all (attack 236): pip refuses the download, uv the page
-     f"md5={WRONG['md5'][:-1]}", f"md5=%20{WRONG['md5']}", f"sha256={RIGHT['sha256']}#x"],
+     f"md5={WRONG['md5'][:-1]}", f"md5=%20{WRONG['md5']}", f"sha256={RIGHT['sha256']}#x",
+     # a blake2b, as uv checks it (attack 242)
+     f"sha256={RIGHT['sha256']}&blake2b={WRONG['sha256']}"],
 )  # fmt: skip
 def test_every_value_a_page_states_must_hold(fragment: str) -> None:
     with pytest.raises(PackageIndexError) as info:
@@ -189,7 +191,7 @@ def test_every_value_a_page_states_must_hold(fragment: str) -> None:
 @pytest.mark.parametrize(
     "fragment",
     [f"md5={RIGHT['md5'].upper()}", f"md5={RIGHT['md5']}&md5={RIGHT['md5'].upper()}",
-     "md5=", f"blake2b={WRONG['md5']}", f"sha3_256={WRONG['sha256']}",
+     "md5=", f"blake2s={WRONG['md5']}", f"sha3_256={WRONG['sha256']}",
      f"sha256={RIGHT['sha256']}&sha256=", f"egg=demo&md5={RIGHT['md5']}&&sha1={RIGHT['sha1']}"],
 )  # fmt: skip
 def test_claims_that_hold_or_are_no_claim_lock(fragment: str) -> None:

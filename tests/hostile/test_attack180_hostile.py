@@ -321,7 +321,7 @@ def test_a_digest_beside_a_known_sha256_and_size_must_hold(
             _json({"sha256": RIGHT["sha256"], "md5": RIGHT["md5"], "sha512": RIGHT["sha512"]}),
             True,
         ),
-        (_json({"sha256": RIGHT["sha256"], "blake2b": WRONG["md5"]}), True),  # no claim
+        (_json({"sha256": RIGHT["sha256"], "blake2s": WRONG["md5"]}), True),  # no claim
     ],
 )
 def test_digests_that_hold_lock_the_measured_file(
