@@ -23,7 +23,7 @@ from mlenv.install.conda_noarch import (
     link_scripts,
     read_index,
 )
-from mlenv.install.conda_readers import TarHeaders, ambiguity, zip_layout_problem
+from mlenv.install.conda_readers import TarHeaders, ambiguity, metadata_json, zip_layout_problem
 from mlenv.install.conda_rewrites import Rewrites, from_has_prefix, from_paths_json
 from mlenv.install.ownership import Kind, Owner, PathLedger
 from mlenv.install.safety import (
@@ -37,7 +37,6 @@ from mlenv.install.safety import (
     member_problem,
     refused,
 )
-from mlenv.limits import parse_json
 
 # What a tar's reader may read past its last member: one record of read-ahead and the
 # end-of-archive blocks (bytes the member bound never counted).
@@ -356,14 +355,11 @@ class _CondaVetting:
         self.scripts.extend(scripts)
 
     def _json(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> object:
-        """A JSON metadata member, as rattler's reader takes it: a string escaping a lone
-        surrogate (``"\\ud800"``), which no UTF-8 holds, is refused (a binary placeholder of
-        one ended the vetting in an internal error)."""
-        document = parse_json(self._metadata(tar, member), where=f"{self.filename}: {member.name}")
-        try:
-            json.dumps(document, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            raise self.refuse(member.name, "escapes a lone surrogate, which is no text") from None
+        """A JSON metadata member, read as rattler's reader reads it, or refused."""
+        where = f"{self.filename}: {member.name}"
+        document, problem = metadata_json(self._metadata(tar, member), where=where)
+        if problem is not None:
+            raise self.refuse(member.name, problem)
         return document
 
     def _metadata(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

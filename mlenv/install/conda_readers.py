@@ -4,12 +4,14 @@ install it, read one archive differently: each such shape is named here, and
 
 from __future__ import annotations
 
+import json
 import struct
 import tarfile
 import zipfile
 
 from mlenv.install.safety import TAR_EXTENSIONS
 from mlenv.lazy_pattern import LazyPattern
+from mlenv.limits import parse_json
 
 # tarfile's own (no stub): a header whose number field or checksum it cannot parse.
 _INVALID_HEADER: type[Exception] = tarfile.InvalidHeaderError  # type: ignore[attr-defined]
@@ -86,6 +88,25 @@ def _extra_ids(extra: bytes) -> set[int]:
         ids.add(record)
         at += 4 + length
     return ids
+
+
+def metadata_json(data: bytes, *, where: str) -> tuple[object, str | None]:
+    """A package's JSON metadata (``info/paths.json``, ``index.json``, ``link.json``) and why
+    rattler's reader (serde) would read it otherwise, if it would. A key given twice in one
+    object: Python's reader keeps the last, serde refuses a struct's field given twice (a
+    second ``_path`` failed the install after the vetting, hinting "re-run mlenv fetch") and
+    drops what it flattens (a second ``file_mode``: no prefix rewrite, though the vetting
+    judged one). A string escaping a lone surrogate (``"\\ud800"``) holds no UTF-8 (a binary
+    placeholder of one ended the vetting in an internal error)."""
+    try:
+        document = parse_json(data, where=where, strict=True)
+    except ValueError as exc:
+        return None, f"is not well-formed JSON: {exc}"
+    try:
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return None, "escapes a lone surrogate, which is no text"
+    return document, None
 
 
 _PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
