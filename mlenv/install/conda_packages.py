@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bz2
 import hashlib
 import io
 import json
@@ -16,6 +15,7 @@ from typing import IO, Any
 
 from zstandard import ZstdDecompressor, ZstdError
 
+from mlenv.install import conda_readers as readers
 from mlenv.install.conda_noarch import (
     LINK,
     entry_point_scripts,
@@ -23,7 +23,6 @@ from mlenv.install.conda_noarch import (
     link_scripts,
     read_index,
 )
-from mlenv.install.conda_readers import TarHeaders, ambiguity, metadata_json, zip_layout_problem
 from mlenv.install.conda_rewrites import Rewrites, from_has_prefix, from_paths_json
 from mlenv.install.ownership import Kind, Owner, PathLedger
 from mlenv.install.safety import (
@@ -113,11 +112,11 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
     try:
         vetting.size = path.stat().st_size
         if filename.endswith(".tar.bz2"):
-            with bz2.open(path) as stream:
-                vetting.read_tar(stream)
+            with path.open("rb") as file:
+                vetting.read_tar(io.BufferedReader(readers.FirstBz2Stream(file)))
         elif filename.endswith(".conda"):
             with zipfile.ZipFile(path) as archive:
-                if (layout := zip_layout_problem(archive)) is not None:
+                if (layout := readers.zip_layout_problem(archive)) is not None:
                     raise vetting.refuse(*layout)
                 for info in archive.infolist():
                     if info.filename.endswith(".tar.zst"):
@@ -259,7 +258,7 @@ class _CondaVetting:
         whole into memory before it yields the member it describes, so a bound counted from
         the members came after a record of gigabytes was held."""
         bounded = io.BufferedReader(_Bounded(self, stream), tarfile.RECORDSIZE)
-        with tarfile.open(fileobj=bounded, mode="r|", tarinfo=TarHeaders) as tar:
+        with tarfile.open(fileobj=bounded, mode="r|", tarinfo=readers.TarHeaders) as tar:
             end = 0
             for member in tar:
                 end = member.offset_data + member.size
@@ -316,7 +315,7 @@ class _CondaVetting:
         problem = member_problem(name)
         if problem:
             raise self.refuse(name, problem)
-        if problem := ambiguity(member):
+        if problem := readers.ambiguity(member):
             raise self.refuse(
                 name,
                 f"{problem}: tar readers (Python's tarfile, which vets it, and rattler's, which "
@@ -357,7 +356,7 @@ class _CondaVetting:
     def _json(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> object:
         """A JSON metadata member, read as rattler's reader reads it, or refused."""
         where = f"{self.filename}: {member.name}"
-        document, problem = metadata_json(self._metadata(tar, member), where=where)
+        document, problem = readers.metadata_json(self._metadata(tar, member), where=where)
         if problem is not None:
             raise self.refuse(member.name, problem)
         return document

@@ -4,10 +4,13 @@ install it, read one archive differently: each such shape is named here, and
 
 from __future__ import annotations
 
+import bz2
+import io
 import json
 import struct
 import tarfile
 import zipfile
+from typing import IO, Any
 
 from mlenv.install.safety import TAR_EXTENSIONS
 from mlenv.lazy_pattern import LazyPattern
@@ -88,6 +91,35 @@ def _extra_ids(extra: bytes) -> set[int]:
         ids.add(record)
         at += 4 + length
     return ids
+
+
+class FirstBz2Stream(io.RawIOBase):
+    """A .tar.bz2's first bzip2 stream, where rattler's decoder stops; Python's ``bz2`` reads
+    on into any stream after it. A tar that went on in a second stream was vetted whole and
+    installed cut short: its ``info/paths.json`` there, rattler fell back to
+    ``info/has_prefix`` and rewrote files the vetting judged unrewritten. So the tar's reader
+    asking past the first stream, when more follows it, is a ``ValueError``."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._stream = bz2.BZ2Decompressor()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._stream.eof:
+            chunk = self._raw.read(1 << 16) if self._stream.needs_input else b""
+            if self._stream.needs_input and not chunk:
+                raise EOFError("the bzip2 stream is cut short")
+            if data := self._stream.decompress(chunk, len(buffer)):
+                buffer[: len(data)] = data
+                return len(data)
+        if self._stream.unused_data or self._raw.read(1):
+            raise ValueError(
+                "its tar goes on past the first bzip2 stream, where rattler stops reading"
+            )
+        return 0
 
 
 def metadata_json(data: bytes, *, where: str) -> tuple[object, str | None]:

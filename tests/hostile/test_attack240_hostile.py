@@ -20,9 +20,12 @@ package, too (``upgrade.Upgrade.conda``, held in ``locking_conda._solve_conda``)
 
 from __future__ import annotations
 
+import bz2
 import hashlib
+import io
 import json
 import re
+import tarfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -80,6 +83,26 @@ def test_a_key_twice_in_paths_json_is_refused_naming_the_package(
     path = tmp_path / name
     path.write_bytes(data)
     assert_install_refuses(path, r"member 'info/paths\.json' is not well-formed JSON: key ")
+
+
+# --- a .tar.bz2 of two bzip2 streams -------------------------------------------------------
+
+
+def test_a_tar_bz2_going_on_in_a_second_bzip2_stream_is_refused(tmp_path: Path) -> None:
+    """Before: installed, etc/a.txt rewritten to '/opt/mlenv/x here': rattler stops at the
+    first stream, so it never saw info/paths.json (in the second) and took info/has_prefix's
+    placeholder, while the vetting read both streams and judged the file unrewritten."""
+    files = {"etc/a.txt": _DATA, "info/has_prefix": b"/opt/conda-bld/x text etc/a.txt\n"}
+    name, data = build_conda_package("foo", "1.0", "h_0", files=files)
+    tar = bz2.decompress(data)
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        members = {m.name: m for m in archive.getmembers()}
+    # members in name order: info/paths.json is the last, alone in the second stream
+    cut = members["info/paths.json"].offset
+    assert cut == max(member.offset for member in members.values()), members
+    path = tmp_path / name
+    path.write_bytes(bz2.compress(tar[:cut]) + bz2.compress(tar[cut:]))
+    assert_install_refuses(path, "goes on past the first bzip2 stream")
 
 
 # --- -P names a conda package by its conda name ---------------------------------------------
