@@ -19,6 +19,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.conda.records import CondaRecord, conda_name
+from mlenv.conda.version_order import compare as conda_order
 from mlenv.errors import MlenvError, UsageError
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage
@@ -160,7 +161,9 @@ def _sides(lock: Lock, platform: str) -> dict[tuple[str, str], Side]:
     return result
 
 
-def _kind(old: Side | None, new: Side | None) -> Kind | None:
+def _kind(source: str, old: Side | None, new: Side | None) -> Kind | None:
+    """A conda version moves by conda's order (``1.1.1v`` to ``1.1.1w`` is an upgrade), a
+    PyPI one by PEP 440's; a version neither can order is "changed"."""
     if old is None:
         return "added"
     if new is None:
@@ -170,11 +173,14 @@ def _kind(old: Side | None, new: Side | None) -> Kind | None:
     before, after = old.version.split("=")[0], new.version.split("=")[0]  # conda: version=build
     if before == after:
         return "rebuilt"  # another artifact (or conda build) of the same version
-    try:
-        order = (Version(after) > Version(before)) - (Version(after) < Version(before))
-    except ValueError:  # InvalidVersion, or a number past int's digit limit
-        return "changed"  # a conda version PEP 440 cannot order
-    return {1: "upgraded", -1: "downgraded"}.get(order, "changed")  # type: ignore[return-value]
+    if source == "conda":
+        order = conda_order(after, before)
+    else:
+        try:
+            order = (Version(after) > Version(before)) - (Version(after) < Version(before))
+        except ValueError:  # InvalidVersion, or a number past int's digit limit
+            order = None
+    return {1: "upgraded", -1: "downgraded"}.get(order, "changed")  # type: ignore[return-value,arg-type]
 
 
 def _warnings(lock: Lock) -> set[str]:
@@ -190,7 +196,7 @@ def compare(old: Lock, new: Lock, old_label: str, new_label: str) -> LockDiff:
         before, after = _sides(old, platform), _sides(new, platform)
         changes = []
         for key in sorted(before.keys() | after.keys(), key=lambda k: (k[1], k[0])):
-            kind = _kind(before.get(key), after.get(key))
+            kind = _kind(key[0], before.get(key), after.get(key))
             if kind is not None:
                 source: Source = "conda" if key[0] == "conda" else "pypi"
                 changes.append(PackageChange(source, key[1], kind, before.get(key), after.get(key)))

@@ -57,6 +57,7 @@ def lock_manifest(
 ) -> Lock:
     """Resolve every platform; keep previous pins that still fit unless asked to upgrade."""
     everything, moving = (upgrade.everything, upgrade.packages) if upgrade else (False, frozenset())
+    conda_moving = upgrade.conda if upgrade else frozenset()
     rehashed = moving if upgrade is None or upgrade.new_bytes else frozenset()
     target_cuda = cuda_target(manifest)
     requirements = manifest.pypi.requirements()
@@ -75,7 +76,9 @@ def lock_manifest(
                 target.markers,
                 reads_metadata=True,
             )
-        records = _solve_conda(manifest, target, previous, everything, moving, reporter, sources)
+        records = _solve_conda(
+            manifest, target, previous, everything, conda_moving, reporter, sources
+        )
         conda[target.platform] = records
         kept[target.platform] = kept_pins(previous, target.platform, everything, moving)
         preferences = {name: Version(p.version) for name, p in kept[target.platform].items()}

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mlenv.conda.records import CondaRecord, other_abi
+from mlenv.conda.records import CondaRecord, conda_name, other_abi
 from mlenv.errors import MlenvError
 from mlenv.lockfile import Lock
 from mlenv.locking_sources import Sources
@@ -25,11 +25,12 @@ def _solve_conda(
     target: Target,
     previous: Lock | None,
     everything: bool,
-    moving: frozenset[NormalizedName],
+    moving: frozenset[str],
     reporter: Reporter,
     sources: Sources,
 ) -> tuple[CondaRecord, ...]:
-    """The conda part of one platform; its Python must be the manifest's. A relative channel
+    """The conda part of one platform; its Python must be the manifest's. ``moving``: the
+    conda names (``conda_name``) whose earlier records are not held. A relative channel
     is read from the manifest's directory (where ``places`` judged it at ``init --from``), not
     from wherever lock runs: rattler would read ``./chan`` from the working directory."""
     if not manifest.conda.dependencies:
@@ -40,7 +41,7 @@ def _solve_conda(
     locked = () if previous is None or everything else tuple(
         c
         for platform, c in previous.conda_packages()
-        if platform == target.platform and canonicalize_name(c.name) not in moving
+        if platform == target.platform and conda_name(c.name) not in moving
     )  # fmt: skip
     records = solve(
         [from_directory(channel, sources.base_dir) for channel in manifest.conda.channels],

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from mlenv.conda.records import conda_name
 from mlenv.errors import UsageError
 
 
@@ -16,18 +17,23 @@ class Upgrade:
     """Which existing pins may move: none (minimal change), all, or the named packages; and
     whether a moved pin may take other bytes under a file name the earlier lock pinned (only
     ``--upgrade``/``-P`` ask for that: ``add``/``remove`` move the names they edit to fit the
-    edit, and took a rebuilt file with them unsaid)."""
+    edit, and took a rebuilt file with them unsaid). ``conda``: the named conda packages, as
+    conda compares names (``-P typing_extensions`` moved conda-forge's ``typing-extensions``,
+    another package, too)."""
 
     everything: bool = False
     packages: frozenset[NormalizedName] = field(default_factory=frozenset)
     new_bytes: bool = True
+    conda: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def of(cls, everything: bool, packages: Iterable[str], *, new_bytes: bool = True) -> Upgrade:
-        return cls(everything, frozenset(_upgraded(p) for p in packages), new_bytes)
+        names = [_upgraded(p) for p in packages]
+        pypi = frozenset(canonicalize_name(name) for name in names)
+        return cls(everything, pypi, new_bytes, frozenset(conda_name(name) for name in names))
 
 
-def _upgraded(text: str) -> NormalizedName:
+def _upgraded(text: str) -> str:
     """The project an --upgrade-package names. Extras say nothing about which pin moves
     (``torch[cuda]`` is torch, as pip-tools reads it); a version or marker would be silently
     ignored (uv's ``-P 'iniconfig<2'`` bounds the move), so it is refused instead."""
@@ -41,4 +47,4 @@ def _upgraded(text: str) -> NormalizedName:
             hint="name the package (-P iniconfig); to bound where it moves, add the range to "
             "[pypi] constraints",
         )
-    return canonicalize_name(parsed.name)
+    return parsed.name

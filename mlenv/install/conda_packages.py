@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bz2
 import hashlib
 import io
 import json
@@ -16,6 +15,7 @@ from typing import IO, Any
 
 from zstandard import ZstdDecompressor, ZstdError
 
+from mlenv.install import conda_readers as readers
 from mlenv.install.conda_noarch import (
     LINK,
     entry_point_scripts,
@@ -23,7 +23,6 @@ from mlenv.install.conda_noarch import (
     link_scripts,
     read_index,
 )
-from mlenv.install.conda_readers import TarHeaders, ambiguity, zip_layout_problem
 from mlenv.install.conda_rewrites import Rewrites, from_has_prefix, from_paths_json
 from mlenv.install.ownership import Kind, Owner, PathLedger
 from mlenv.install.safety import (
@@ -37,7 +36,6 @@ from mlenv.install.safety import (
     member_problem,
     refused,
 )
-from mlenv.limits import parse_json
 
 # What a tar's reader may read past its last member: one record of read-ahead and the
 # end-of-archive blocks (bytes the member bound never counted).
@@ -114,11 +112,11 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
     try:
         vetting.size = path.stat().st_size
         if filename.endswith(".tar.bz2"):
-            with bz2.open(path) as stream:
-                vetting.read_tar(stream)
+            with path.open("rb") as file:
+                vetting.read_tar(io.BufferedReader(readers.FirstBz2Stream(file)))
         elif filename.endswith(".conda"):
             with zipfile.ZipFile(path) as archive:
-                if (layout := zip_layout_problem(archive)) is not None:
+                if (layout := readers.zip_layout_problem(archive)) is not None:
                     raise vetting.refuse(*layout)
                 for info in archive.infolist():
                     if info.filename.endswith(".tar.zst"):
@@ -260,7 +258,7 @@ class _CondaVetting:
         whole into memory before it yields the member it describes, so a bound counted from
         the members came after a record of gigabytes was held."""
         bounded = io.BufferedReader(_Bounded(self, stream), tarfile.RECORDSIZE)
-        with tarfile.open(fileobj=bounded, mode="r|", tarinfo=TarHeaders) as tar:
+        with tarfile.open(fileobj=bounded, mode="r|", tarinfo=readers.TarHeaders) as tar:
             end = 0
             for member in tar:
                 end = member.offset_data + member.size
@@ -317,7 +315,7 @@ class _CondaVetting:
         problem = member_problem(name)
         if problem:
             raise self.refuse(name, problem)
-        if problem := ambiguity(member):
+        if problem := readers.ambiguity(member):
             raise self.refuse(
                 name,
                 f"{problem}: tar readers (Python's tarfile, which vets it, and rattler's, which "
@@ -356,14 +354,11 @@ class _CondaVetting:
         self.scripts.extend(scripts)
 
     def _json(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> object:
-        """A JSON metadata member, as rattler's reader takes it: a string escaping a lone
-        surrogate (``"\\ud800"``), which no UTF-8 holds, is refused (a binary placeholder of
-        one ended the vetting in an internal error)."""
-        document = parse_json(self._metadata(tar, member), where=f"{self.filename}: {member.name}")
-        try:
-            json.dumps(document, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            raise self.refuse(member.name, "escapes a lone surrogate, which is no text") from None
+        """A JSON metadata member, read as rattler's reader reads it, or refused."""
+        where = f"{self.filename}: {member.name}"
+        document, problem = readers.metadata_json(self._metadata(tar, member), where=where)
+        if problem is not None:
+            raise self.refuse(member.name, problem)
         return document
 
     def _metadata(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:

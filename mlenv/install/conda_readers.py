@@ -4,12 +4,17 @@ install it, read one archive differently: each such shape is named here, and
 
 from __future__ import annotations
 
+import bz2
+import io
+import json
 import struct
 import tarfile
 import zipfile
+from typing import IO, Any
 
 from mlenv.install.safety import TAR_EXTENSIONS
 from mlenv.lazy_pattern import LazyPattern
+from mlenv.limits import parse_json
 
 # tarfile's own (no stub): a header whose number field or checksum it cannot parse.
 _INVALID_HEADER: type[Exception] = tarfile.InvalidHeaderError  # type: ignore[attr-defined]
@@ -86,6 +91,54 @@ def _extra_ids(extra: bytes) -> set[int]:
         ids.add(record)
         at += 4 + length
     return ids
+
+
+class FirstBz2Stream(io.RawIOBase):
+    """A .tar.bz2's first bzip2 stream, where rattler's decoder stops; Python's ``bz2`` reads
+    on into any stream after it. A tar that went on in a second stream was vetted whole and
+    installed cut short: its ``info/paths.json`` there, rattler fell back to
+    ``info/has_prefix`` and rewrote files the vetting judged unrewritten. So the tar's reader
+    asking past the first stream, when more follows it, is a ``ValueError``."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._stream = bz2.BZ2Decompressor()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._stream.eof:
+            chunk = self._raw.read(1 << 16) if self._stream.needs_input else b""
+            if self._stream.needs_input and not chunk:
+                raise EOFError("the bzip2 stream is cut short")
+            if data := self._stream.decompress(chunk, len(buffer)):
+                buffer[: len(data)] = data
+                return len(data)
+        if self._stream.unused_data or self._raw.read(1):
+            raise ValueError(
+                "its tar goes on past the first bzip2 stream, where rattler stops reading"
+            )
+        return 0
+
+
+def metadata_json(data: bytes, *, where: str) -> tuple[object, str | None]:
+    """A package's JSON metadata (``info/paths.json``, ``index.json``, ``link.json``) and why
+    rattler's reader (serde) would read it otherwise, if it would. A key given twice in one
+    object: Python's reader keeps the last, serde refuses a struct's field given twice (a
+    second ``_path`` failed the install after the vetting, hinting "re-run mlenv fetch") and
+    drops what it flattens (a second ``file_mode``: no prefix rewrite, though the vetting
+    judged one). A string escaping a lone surrogate (``"\\ud800"``) holds no UTF-8 (a binary
+    placeholder of one ended the vetting in an internal error)."""
+    try:
+        document = parse_json(data, where=where, strict=True)
+    except ValueError as exc:
+        return None, f"is not well-formed JSON: {exc}"
+    try:
+        json.dumps(document, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return None, "escapes a lone surrogate, which is no text"
+    return document, None
 
 
 _PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)

@@ -33,3 +33,27 @@ def rattler_reads(specs: Sequence[str]) -> dict[str, ReadSpec]:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return dict(zip(specs, json.loads(done.stdout), strict=True))
+
+
+_ORDER_SCRIPT = (
+    "import json, os, sys\n"
+    "from rattler import Version\n"
+    "def order(a, b):\n"
+    "    try:\n"
+    "        x, y = Version(a), Version(b)\n"
+    "    except Exception:\n"
+    "        return None\n"
+    "    return (x > y) - (x < y)\n"
+    "print(json.dumps([order(a, b) for a, b in json.loads(sys.argv[1])]), flush=True)\n"
+    "os._exit(0)\n"
+)
+
+
+def rattler_orders(pairs: Sequence[tuple[str, str]]) -> list[int | None]:
+    """-1, 0 or 1 as rattler's ``Version`` orders each pair; None when it reads one of them
+    as no version."""
+    done = subprocess.run(
+        [sys.executable, "-c", _ORDER_SCRIPT, json.dumps(list(pairs))],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return list(json.loads(done.stdout))
