@@ -275,10 +275,12 @@ def parse_json(
         located, fragment = urldefrag(
             follow(url, base=page_url, local=local, where=where, downgrade=downgrade)
         )
-        hashes, requires_python = entry.get("hashes") or {}, entry.get("requires-python")
-        # A value of neither shape PEP 691 gives it (``"hashes": "sha256=..."``, a number for
-        # requires-python) was read as none, so the file was measured and locked whatever its
-        # bytes, or for any Python; pip fails on it and uv refuses the page.
+        hashes, requires_python = entry.get("hashes"), entry.get("requires-python")
+        # A value of neither shape PEP 691 gives it (``"hashes": "sha256=..."`` or ``""``, a
+        # number for requires-python) was read as none, so the file was measured and locked
+        # whatever its bytes, or for any Python; pip fails on it and uv refuses the page.
+        # ``null`` is none, as pip reads it.
+        hashes = {} if hashes is None else hashes
         if not isinstance(hashes, dict):
             raise _bad_json(page_url, f"files[{position}].hashes is not an object")
         if not isinstance(requires_python, str | None):
@@ -296,8 +298,10 @@ def parse_json(
                 filename=filename,
                 sha256=sha256,
                 requires_python=requires_python,
-                # any other true value is yanked, as pip reads it (uv refuses the page): 1 was
-                # read as not yanked, so mlenv chose a file both leave alone
+                # a string, even empty, is yanked (PEP 691 gives a non-empty reason; uv reads
+                # "" as yanked, pip not: the reading that takes no withdrawn file); any other
+                # true value is yanked as pip reads it (uv refuses the page): 1 was read as not
+                # yanked, so mlenv chose a file both leave alone
                 yanked=yanked if isinstance(yanked, str) else ("" if yanked else None),
                 # a size a lock cannot hold is no claim (``lockfile_read._Reader.record``)
                 size=size if type(size) is int and 0 <= size <= MAX_WHEEL_BYTES else None,

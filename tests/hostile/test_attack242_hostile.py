@@ -125,6 +125,21 @@ def test_hashes_that_are_no_object_refuse_the_page(tmp_path: Path) -> None:
     assert "files[0].hashes is not an object" in said, said
 
 
+@pytest.mark.parametrize("value", ["", [], 0, False])
+def test_falsy_hashes_that_are_no_object_refuse_the_page_too(value: object) -> None:
+    """Before (a review of 242): ``hashes or {}`` read each of these as no hashes."""
+    entry = {"filename": GOOD[0], "url": GOOD[0], "hashes": value}
+    document = {"meta": {"api-version": "1.1"}, "files": [entry]}
+    with pytest.raises(IndexPageError, match=r"files\[0\]\.hashes is not an object"):
+        parse_json(json.dumps(document).encode(), PAGE)
+
+
+def test_null_hashes_are_none_as_pip_reads_them() -> None:
+    entry = {"filename": GOOD[0], "url": GOOD[0], "hashes": None}
+    document = {"meta": {"api-version": "1.1"}, "files": [entry]}
+    assert parse_json(json.dumps(document).encode(), PAGE)[0].sha256 is None
+
+
 @pytest.mark.parametrize("value", [4, [">=4"], {"spec": ">=4"}])
 def test_a_requires_python_that_is_no_string_refuses_the_page(value: object) -> None:
     """Before: read as none, the file was offered for any Python."""
