@@ -57,7 +57,7 @@ class Edited:
     text: str
     manifest: Manifest
     edits: tuple[Edit, ...]
-    names: tuple[str, ...]  # canonical names of the added or replaced packages
+    names: tuple[str, ...]  # the added or replaced packages, as their section compares names
 
 
 def spec_name(spec: str, section: Section, *, where: str = "") -> str:
@@ -120,7 +120,7 @@ def add(
         for position in reversed(others):
             edits.append(Edit(section, str(array[position]), None))
             del array[position]
-    return _result(doc, source, edits, tuple(dict.fromkeys(map(canonicalize_name, wanted))))
+    return _result(doc, source, edits, tuple(wanted))
 
 
 def remove(text: str, names: Sequence[str], *, source: str = "mlenv.toml") -> Edited:

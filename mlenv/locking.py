@@ -58,7 +58,9 @@ def lock_manifest(
     """Resolve every platform; keep previous pins that still fit unless asked to upgrade."""
     everything, moving = (upgrade.everything, upgrade.packages) if upgrade else (False, frozenset())
     conda_moving = upgrade.conda if upgrade else frozenset()
-    rehashed = moving if upgrade is None or upgrade.new_bytes else frozenset()
+    new_bytes = upgrade is None or upgrade.new_bytes
+    rehashed = moving if new_bytes else frozenset()
+    conda_rehashed = conda_moving if new_bytes else frozenset()
     target_cuda = cuda_target(manifest)
     requirements = manifest.pypi.requirements()
     resolutions = []
@@ -120,7 +122,11 @@ def lock_manifest(
     items = [*(n for needs, _ in read.values() for n in needs.values()), *conda_items.values()]
     unread = [u for _, found in read.values() for u in found.values()]
     broken = relock_error(
-        earlier_files(previous, everything, rehashed), kept, resolutions, facts, conda
+        earlier_files(previous, everything, rehashed, conda_rehashed),
+        kept,
+        resolutions,
+        facts,
+        conda,
     )
     if broken is not None:
         raise broken

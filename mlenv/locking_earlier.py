@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from mlenv.conda.records import CondaRecord, channel_key
+from mlenv.conda.records import CondaRecord, channel_key, conda_name
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.resolver.model import Pin, Resolution, ResolutionError
 
@@ -75,20 +75,32 @@ def kept_pins(
 
 
 def earlier_files(
-    previous: Lock | None, everything: bool, moving: frozenset[NormalizedName]
+    previous: Lock | None,
+    everything: bool,
+    moving: frozenset[NormalizedName],
+    conda_moving: frozenset[str] = frozenset(),
 ) -> dict[FileKey, list[Artifact]]:
     """The files the earlier lock recorded (wheels and conda packages, on any of its
-    platforms): all but the ones an upgrade moves, whose bytes the relock may take anew."""
+    platforms): all but the ones an upgrade moves, whose bytes the relock may take anew. A
+    conda file moves by its conda name (``conda_name``): ``-P typing_extensions`` let
+    conda-forge's ``typing-extensions``, another package the solve held, take other bytes."""
     files: dict[FileKey, list[Artifact]] = {}
     if previous is None or everything:
         return files
     recorded = [
-        *(Artifact.wheel(p, entry) for p, entry in previous.packages()),
-        *(Artifact.conda(p, record) for p, record in previous.conda_packages()),
+        *(
+            Artifact.wheel(p, entry)
+            for p, entry in previous.packages()
+            if canonicalize_name(entry.name) not in moving
+        ),
+        *(
+            Artifact.conda(p, record)
+            for p, record in previous.conda_packages()
+            if conda_name(record.name) not in conda_moving
+        ),
     ]
     for artifact in recorded:
-        if canonicalize_name(artifact.package) not in moving:
-            files.setdefault(artifact.same_file(), []).append(artifact)
+        files.setdefault(artifact.same_file(), []).append(artifact)
     return files
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -10,6 +11,10 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from mlenv.conda.records import conda_name
 from mlenv.errors import UsageError
+from mlenv.names import PROJECT_NAME
+
+# conda's name characters, led by the "_" PEP 508 refuses (conda-forge's _openmp_mutex)
+_CONDA_ONLY = re.compile(r"_[A-Za-z0-9_.\-]*")
 
 
 @dataclass(frozen=True)
@@ -29,17 +34,20 @@ class Upgrade:
     @classmethod
     def of(cls, everything: bool, packages: Iterable[str], *, new_bytes: bool = True) -> Upgrade:
         names = [_upgraded(p) for p in packages]
-        pypi = frozenset(canonicalize_name(name) for name in names)
+        pypi = frozenset(canonicalize_name(n) for n in names if PROJECT_NAME.fullmatch(n))
         return cls(everything, pypi, new_bytes, frozenset(conda_name(name) for name in names))
 
 
 def _upgraded(text: str) -> str:
     """The project an --upgrade-package names. Extras say nothing about which pin moves
     (``torch[cuda]`` is torch, as pip-tools reads it); a version or marker would be silently
-    ignored (uv's ``-P 'iniconfig<2'`` bounds the move), so it is refused instead."""
+    ignored (uv's ``-P 'iniconfig<2'`` bounds the move), so it is refused instead. A conda
+    package no PEP 508 name spells (``_openmp_mutex``) names that conda package alone."""
     try:
         parsed = Requirement(text)
     except InvalidRequirement:
+        if _CONDA_ONLY.fullmatch(text):
+            return text
         parsed = None
     if parsed is None or parsed.specifier or parsed.marker or parsed.url:
         raise UsageError(

@@ -18,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name
 
 from mlenv.lockfile import Lock
 from mlenv.locking_earlier import Artifact, earlier_files, relock_error
@@ -157,9 +156,8 @@ def test_a_conda_file_under_a_locked_name_is_held_to_its_sha256() -> None:
     assert refused is not None
     assert f"numpy: {record.filename} is served with sha256 {'b' * 64}" in str(refused)
     lib = Artifact("linux-64", "lib", LIB_2, _sha(lock, "lib"))
-    assert earlier_files(earlier, False, frozenset({canonicalize_name("numpy")})) == {
-        lib.same_file(): [lib]
-    }
+    moves = Upgrade.of(False, ["numpy"])  # -P numpy: the PyPI name and the conda one
+    assert earlier_files(earlier, False, moves.packages, moves.conda) == {lib.same_file(): [lib]}
 
 
 def test_a_conda_file_of_another_channel_is_another_file() -> None:

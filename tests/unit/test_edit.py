@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from mlenv.edit import EditError, add, remove, spec_name
 from mlenv.errors import ManifestError
+from mlenv.upgrade import Upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (ROOT / "mlenv.toml.example").read_text()
@@ -158,3 +159,16 @@ def test_other_spellings_of_the_same_table(before: str, after: str) -> None:
     """However the user wrote [pypi], the new item goes into it and nothing else moves."""
     assert add(before, ["b"]).text == after
     assert remove(after, ["b"]).text == before
+
+
+@pytest.mark.parametrize("spec", ["typing_extensions>=4", "_openmp_mutex"])
+def test_a_conda_add_moves_that_conda_package_only(spec: str) -> None:
+    """Before (a review of attack 240): ``add`` named its conda packages by PEP 503, so
+    ``typing_extensions`` freed conda-forge's ``typing-extensions`` (another package) and held
+    its own pin; ``_openmp_mutex``, no PEP 508 name, failed as a bad ``--upgrade-package``."""
+    with_channel = EXAMPLE + '\n[conda]\nchannels = ["conda-forge"]\ndependencies = []\n'
+    edited = add(with_channel, [spec], conda=True)
+    moves = Upgrade.of(False, edited.names, new_bytes=False)
+    name = spec_name(spec, "conda")
+    assert moves.conda == {name}
+    assert "typing-extensions" not in moves.conda

@@ -192,3 +192,16 @@ def test_an_overridden_exact_pin_does_not_keep_a_yanked_release() -> None:
     ]
     moved = lock({LIB_2: ""}, earlier, MemoryReporter(), WHEELS, Upgrade.of(False, ["lib"]))
     assert [p.version for _, p in moved.packages()] == ["3.0"]
+
+
+def test_a_conda_upgrade_frees_only_the_files_of_that_conda_name() -> None:
+    """Before (a review of attack 240): the earlier conda files were freed by PyPI names, so
+    ``-P typing_extensions`` let conda-forge's ``typing-extensions``, another package the
+    solve held, take other bytes under its pinned file name."""
+    dash, under = conda_record("typing-extensions"), conda_record("typing_extensions")
+    lock = lock_one("lib<3", {})
+    earlier = lock.with_platforms([replace(lock.platform("linux-64"), conda=(dash, under))])
+    upgrade = Upgrade.of(False, ["typing_extensions"])
+    files = earlier_files(earlier, False, upgrade.packages, upgrade.conda)
+    conda_files = [a.package for found in files.values() for a in found if a.source]
+    assert conda_files == ["typing-extensions"]
