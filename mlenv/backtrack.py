@@ -20,7 +20,7 @@ they find nothing, the first search's account stands.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
@@ -58,6 +58,8 @@ class Jumping(Repinning):
         # only undoes more, one pin at a time)
         self._blame: defaultdict[str, set[str]] = defaultdict(set)
         self._needs: dict[Any, frozenset[str]] = {}  # each pinned release's dependencies
+        # the names whose requirements the provider matches each name's releases against
+        self._reads: Callable[[str], tuple[str, ...]] = provider.reads
 
     def _attempt_to_pin_criterion(self, name: str) -> list[Criterion[Any, Any]]:
         self._pinning = name
@@ -92,9 +94,11 @@ class Jumping(Repinning):
         return False
 
     def _account(self, names: set[str], criteria: Mapping[str, Criterion[Any, Any]]) -> set[str]:
-        """``names``, who asked for each, and why releases of each were refused before."""
-        found = set(names)
-        for name in names:
+        """``names``, the names whose requirements limit their releases (``b`` for ``b[x]``:
+        the provider's ``reads``), who asked for each, and why releases of each were refused
+        before."""
+        found = {key for name in names for key in self._reads(name)}
+        for name in set(found):
             found |= self._blame.get(name, set())
             if name in criteria:
                 found |= {
