@@ -109,15 +109,20 @@ class Jumping(Repinning):
         return found
 
     def _bearing(self, names: set[str], mapping: Mapping[str, Any]) -> set[str]:
-        """``names`` and every pin whose release depends on one of them, to a fixpoint."""
+        """``names`` and every pin whose release depends on one of them, at any depth: one
+        walk up who depends on whom (a pass over every pin per link of a chain was cubic in a
+        300-package chain's depth, four times resolvelib's time a round)."""
+        dependents: defaultdict[str, list[str]] = defaultdict(list)
+        for name, candidate in mapping.items():
+            for needed in self._needed(candidate):
+                dependents[needed].append(name)
         found = set(names)
-        grown = True
-        while grown:
-            grown = False
-            for name, candidate in mapping.items():
-                if name not in found and not found.isdisjoint(self._needed(candidate)):
+        todo = list(found)
+        while todo:
+            for name in dependents.get(todo.pop(), ()):
+                if name not in found:
                     found.add(name)
-                    grown = True
+                    todo.append(name)
         return found
 
     def _needed(self, candidate: Any) -> frozenset[str]:
