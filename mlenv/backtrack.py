@@ -40,8 +40,9 @@ class Jumping(Repinning):
     """resolvelib's Resolution that, on a conflict, undoes the newest pin that can bear on it.
 
     A pin bears on a conflict when its name is in the conflict's account (the names the
-    failing requirements are on and came from, the name being pinned and who limited it, and
-    why their releases were refused before: ``_blame``) or its release depends on one that
+    failing requirements are on and came from, the name being pinned and who limited it, the
+    names whose requirements the provider matches their releases against, and why their
+    releases were refused before: ``_blame``) or its release depends on one that
     does. Undoing any other pin cannot help: trying every version of an unrelated package one
     by one multiplied the rounds by the product of their versions (three packages of 10
     versions between the pin at fault and the conflict: 2,000 rounds used up, a solvable

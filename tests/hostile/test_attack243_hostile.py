@@ -10,6 +10,11 @@ three packages of 10 versions pinned after ``c 2`` its 2,000 rounds ran out: a s
 world reported unsolvable ("b[x]>=2: no version satisfies"), where the code before attack 235
 resolved it in 3.4 s. Now the account also names the names whose requirements limit each
 name's releases (the provider's ``reads``): resolved in 0.1 s.
+
+The account also cost too much: the pins depending on a conflict's names were found by passing
+over every pin until none was added, at each state undone, once per link of a chain of
+dependents; in a 300-package chain a round took 4 times resolvelib's own. Now one walk up the
+dependents.
 """
 
 from __future__ import annotations
