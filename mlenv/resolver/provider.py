@@ -131,6 +131,12 @@ class _Provider(_Dependencies, AbstractProvider[Req, Candidate, str]):
         from_root = any(info.parent is None for info in infos)
         return (not pinned, not in_conflict, not from_root, identifier)
 
+    def reads(self, identifier: str) -> tuple[str, ...]:
+        """The names whose requirements ``find_matches`` reads for ``identifier``: its own, and
+        for ``b[x]`` also ``b``'s (whoever limits ``b`` can leave ``b[x]`` without a release)."""
+        base = identifier.split("[")[0]
+        return (identifier, base) if base != identifier else (identifier,)
+
     def find_matches(
         self,
         identifier: str,
@@ -141,7 +147,7 @@ class _Provider(_Dependencies, AbstractProvider[Req, Candidate, str]):
         reqs = list(requirements[identifier])
         extras = frozenset(e for r in reqs for e in r.extras)
         if extras:
-            reqs.extend(requirements.get(name, ()))
+            reqs.extend(r for key in self.reads(identifier)[1:] for r in requirements.get(key, ()))
             self._extra_sets[name].add(extras)
             enforce(len(self._extra_sets[name]), MAX_EXTRA_SETS, "extras combinations", where=name)
         # One intersection per call, not one per candidate: with n requirements and c

@@ -44,6 +44,9 @@ class ToyProvider(AbstractProvider[Need, Release, str]):
     def get_preference(self, identifier: str, *args: Any, **kwargs: Any) -> str:
         return identifier
 
+    def reads(self, identifier: str) -> tuple[str, ...]:
+        return (identifier,)
+
     def find_matches(
         self,
         identifier: str,
