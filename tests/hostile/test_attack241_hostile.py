@@ -17,6 +17,8 @@ Under-refusal and blame, found:
   linux-64 manifest uv never resolved, and ``required-environments`` naming aarch64 beside
   x86_64 was dropped, so aarch64 wheels went unchecked: the manifest's platforms are now the
   ones uv's lock covers (``importers.uv._machines``).
+- pixi's ``[pypi-options.dependency-overrides]`` was dropped without a word: they are mlenv's
+  ``[pypi] overrides`` now (``importers.pixi._overrides``).
 """
 
 from __future__ import annotations
@@ -154,3 +156,23 @@ def test_a_jetson_only_uv_project_gets_an_aarch64_manifest(tmp_path: Path) -> No
     done = run_mlenv(["init", "--from", "pyproject.toml", "--name", "p"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert 'platforms = ["linux-aarch64"]' in (tmp_path / "mlenv.toml").read_text()
+
+
+def test_pixi_dependency_overrides_are_kept_as_overrides(tmp_path: Path) -> None:
+    """pixi's ``[pypi-options.dependency-overrides]`` (a feature's too) was dropped without a
+    word, so the lock took the versions the file overrides away."""
+    path = tmp_path / "pixi.toml"
+    path.write_text(
+        '[workspace]\nname = "p"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[pypi-dependencies]\ntorch = "*"\n[pypi-options.dependency-overrides]\nnumpy = ">=2.0"\n'
+        '[feature.gpu.pypi-options.dependency-overrides]\ntriton = { version = ">=3.3" }\n'
+        '[environments]\ndefault = ["gpu"]\n'
+    )
+    assert import_file(path).overrides == ("numpy>=2.0", "triton>=3.3")
+    path.write_text(
+        path.read_text() + '[feature.gpu.pypi-options.dependency-overrides.foo]\nversion = "*"\n'
+        'index = "https://download.pytorch.org/whl/cu124"\n'
+    )
+    ((blamed, _, hint),) = _problems(path)
+    assert blamed.endswith("dependency-overrides foo")
+    assert hint is not None and "[pypi] sources" in hint
