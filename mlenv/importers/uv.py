@@ -98,8 +98,7 @@ def uv_indexes(
     if strategy is not None and (not isinstance(strategy, str) or strategy not in _STRATEGIES):
         collector.fail(f"{where} index-strategy", f"uv's {strategy!r} has no mlenv equivalent",
                        'use "first-index" (uv\'s default) or "unsafe-best-match"')  # fmt: skip
-    if platforms := _machines(uv, where, collector):
-        result = replace(result, platforms=platforms)
+    result = _environments(uv, where, collector, result)
     result = _prerelease(uv.get("prerelease"), f"{where} prerelease", collector, result)
     result = _exclude_newer(uv.get("exclude-newer"), f"{where} exclude-newer", collector, result)
     if not ordered and default is None and strategy is None and not links:
@@ -144,12 +143,14 @@ def _prerelease(mode: object, where: str, collector: _Collector, result: Importe
     return replace(result, prerelease=TOOL_MODES[mode])
 
 
-def _machines(uv: dict[str, Any], where: str, collector: _Collector) -> tuple[str, ...]:
-    """The Linux platforms uv's lock is for, when ``environments`` or ``required-environments``
-    say other than mlenv's default (linux-64); ``()`` otherwise. uv resolves only where one of
-    ``environments`` holds (none on Linux: a problem) and requires wheels where one of
-    ``required-environments`` holds (uv's guide: aarch64 beside x86_64), so the manifest
-    locks exactly the platforms uv's lock covers."""
+def _environments(
+    uv: dict[str, Any], where: str, collector: _Collector, result: Imported
+) -> Imported:
+    """``result`` for the Linux platforms and Pythons uv's lock covers. uv resolves only where
+    one of ``environments`` holds (on no Linux target: a problem) and requires wheels where
+    one of ``required-environments`` holds (uv's guide: aarch64 beside x86_64), so the
+    manifest locks the platforms uv's lock covers (mlenv's default linux-64 only when it is
+    one), for a Python ``environments`` admits."""
     names = [platform.name for platform in PLATFORMS]
     held = _held(uv.get("environments"), f"{where} environments", collector)
     if held is not None and not held:
@@ -157,26 +158,34 @@ def _machines(uv: dict[str, Any], where: str, collector: _Collector) -> tuple[st
                        f"{uv['environments']!r} holds, on none of mlenv's Linux targets",
                        "add a Linux marker (sys_platform == 'linux') to environments, or "
                        "import the project's Linux requirements")  # fmt: skip
-        return ()
-    allowed = names if held is None else [name for name in names if name in held]
+        return result
+    allowed = [n for n in names if held is None or any(t.platform == n for t in held)]
     required = _held(uv.get("required-environments"), f"{where} required-environments",
-                     collector) or set()  # fmt: skip
-    chosen = tuple(name for name in allowed if name in required or name == allowed[0])
-    return () if chosen == tuple(names[:1]) else chosen
+                     collector) or []  # fmt: skip
+    chosen = tuple(n for n in allowed if n == allowed[0] or any(t.platform == n for t in required))
+    if chosen != tuple(names[:1]):
+        result = replace(result, platforms=chosen)
+    pythons = {target.python for target in held or _TARGETS}
+    admitted = [minor for minor in PYTHON_MINORS if minor in pythons]
+    if admitted and len(admitted) < len(PYTHON_MINORS):  # as a floor when it is one
+        top = list(PYTHON_MINORS[-len(admitted) :]) == admitted
+        left = (m for m in PYTHON_MINORS if m not in pythons)
+        range_ = f">={admitted[0]}" if top else ",".join(f"!={minor}.*" for minor in left)
+        result = replace(result, python_range=(f"{where} environments", range_))
+    return result
 
 
-def _held(value: object, where: str, collector: _Collector) -> set[str] | None:
-    """The platforms of mlenv's targets on which one of uv's markers ``value`` holds; ``None``
-    when there are none (or they are not PEP 508 markers: a problem)."""
+def _held(value: object, where: str, collector: _Collector) -> list[Target] | None:
+    """mlenv's targets on which one of uv's markers ``value`` holds; ``None`` when there are
+    no markers (or they are not PEP 508 markers: a problem)."""
     markers = [value] if isinstance(value, str) else value
     if not isinstance(markers, list) or not markers:
         return None
     try:
-        true = [target for marker in markers for target in on_targets(Marker(str(marker)))[0]]
+        return [target for marker in markers for target in on_targets(Marker(str(marker)))[0]]
     except MARKER_ERRORS as error:
         collector.fail(where, f"{markers!r} is not a list of PEP 508 markers: {error}")
         return None
-    return {target.platform for target in true}
 
 
 def _exclude_newer(value: object, where: str, collector: _Collector, result: Imported) -> Imported:

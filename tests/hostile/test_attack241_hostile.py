@@ -16,7 +16,10 @@ Under-refusal and blame, found:
 - ``[tool.uv] environments`` holding on one Linux platform only (a Jetson project) wrote a
   linux-64 manifest uv never resolved, and ``required-environments`` naming aarch64 beside
   x86_64 was dropped, so aarch64 wheels went unchecked: the manifest's platforms are now the
-  ones uv's lock covers (``importers.uv._machines``).
+  ones uv's lock covers, and its Python one ``environments`` admits (a 3.11 manifest was
+  written for a project uv resolves for 3.12 and later only) (``importers.uv._environments``).
+- A pyproject.toml's ``[tool.pixi.dependencies] python = ">=3.12"`` without requires-python
+  was dropped (a 3.11 manifest), as a pixi.toml's is not (``importers.pyproject``).
 - pixi's ``[pypi-options.dependency-overrides]`` was dropped without a word: they are mlenv's
   ``[pypi] overrides`` now (``importers.pixi._overrides``).
 """
@@ -176,3 +179,22 @@ def test_pixi_dependency_overrides_are_kept_as_overrides(tmp_path: Path) -> None
     ((blamed, _, hint),) = _problems(path)
     assert blamed.endswith("dependency-overrides foo")
     assert hint is not None and "[pypi] sources" in hint
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        # uv resolves only for 3.12 and later: a 3.11 manifest locks what uv never resolved
+        "[tool.uv]\nenvironments = [\"sys_platform == 'linux' and python_version >= '3.12'\"]\n",
+        # pixi's python spec in pyproject.toml, no requires-python: the range was dropped
+        '[tool.pixi.workspace]\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[tool.pixi.dependencies]\npython = ">=3.12"\n',
+    ],
+)
+def test_the_python_the_projects_tool_resolves_for_is_the_manifests(
+    tmp_path: Path, tail: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(f'{PROJECT}dependencies = ["numpy"]\n{tail}')
+    done = run_mlenv(["init", "--from", "pyproject.toml", "--name", "p"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert 'python = "3.12"' in (tmp_path / "mlenv.toml").read_text()
