@@ -128,6 +128,18 @@ def _channels(raw: Sequence[Any], where: str, tool: str, collector: _Collector) 
     return tuple(channels)
 
 
+def _text(value: object, where: str, collector: _Collector) -> str | None:
+    """A YAML scalar that must be text: unquoted, ``1.10`` is the float 1.1 and ``yes`` is
+    True, so ``str()`` would import another spec or version. conda's MatchSpec and
+    conda-lock's schema refuse a non-string too; the hint says how to keep the letters."""
+    if isinstance(value, str):
+        return value
+    kind = {bool: "boolean", int: "integer", float: "number"}.get(type(value), "value")
+    collector.fail(where, f"unquoted, YAML reads this as the {kind} {value!r}, not as the text "
+                   "written (1.10 is 1.1, yes is True)", "quote it: '1.10'")  # fmt: skip
+    return None
+
+
 def read_environment_yml(path: Path) -> Imported:
     """channels, conda dependencies and the ``pip:`` list (pip's own syntax, options too)."""
     data = _yaml(path)
@@ -154,10 +166,13 @@ def read_environment_yml(path: Path) -> Imported:
                            f"one at {pip_at}", "merge the pip: lists into one")  # fmt: skip
         pip_at = where if isinstance(item, dict) and set(item) == {"pip"} else pip_at
         if isinstance(item, dict) and set(item) == {"pip"} and isinstance(item["pip"], list):
-            lines = ((f"{where}.pip[{i}]", str(line)) for i, line in enumerate(item["pip"]))
+            texts = ((f"{where}.pip[{i}]", line) for i, line in enumerate(item["pip"]))
+            lines = ((at, t) for at, one in texts if (t := _text(one, at, collector)) is not None)
             result = _pip_lines(lines, path, collector, (path.resolve(),), result)
-        elif isinstance(item, str | int | float) and str(item).strip():
-            spec = conda_spec(str(item).strip())
+        elif isinstance(item, int | float):
+            _text(item, where, collector)
+        elif isinstance(item, str) and item.strip():
+            spec = conda_spec(item.strip())
             conda.append(spec)
             name, version, _ = conda_parts(spec)
             if name == "python":
@@ -236,18 +251,20 @@ def read_conda_lock(path: Path, groups: Sequence[str] = ()) -> Imported:
             skipped.add(category)
             continue
         name, version = entry.get("name"), entry.get("version")
-        if not isinstance(name, str) or not isinstance(version, str | int | float):
+        if not isinstance(name, str) or version is None:
             collector.fail(where, "has no name or no version", "regenerate it with conda-lock")
+            continue
+        if (version := _text(version, f"{where}.version", collector)) is None:
             continue
         if entry.get("manager") == "pip":
             pypi.append(f"{name}=={version}")
         else:
-            conda.append(pin(name, str(version), _build_of(entry, name, str(version))))
+            conda.append(pin(name, version, _build_of(entry, name, version)))
             depends = entry.get("dependencies")
             if isinstance(depends, dict) and isinstance(depends.get("__cuda"), str):
                 floors.append((conda[-1], f"__cuda {depends['__cuda']}".strip()))
             if name == "python":
-                python = _python_minor(str(version))
+                python = _python_minor(version)
     collector.check(str(path))
     notes = [f"every package locked for {chosen} became a pin; mlenv lock keeps them"]
     if len(platforms) > 1:

@@ -29,6 +29,7 @@ from mlenv.importers.core import (
 )
 from mlenv.importers.options import TOOL_MODE_HINT
 from mlenv.importers.pixi_machines import read_machines
+from mlenv.importers.pixi_options import dependency_overrides, pypi_options
 from mlenv.importers.pixi_platforms import (
     Platform,
     assumed_notes,
@@ -226,13 +227,18 @@ def read_pixi(
     if left := [name for name in features if name not in chosen]:
         collector.notes.append(_left_out(left, environments))
     layers = [workspace.get("pypi-options"), None if no_default else data.get("pypi-options")]
-    options = _options([*layers, *(table.get("pypi-options") for _, _, table in tables)])
+    options = pypi_options([*layers, *(table.get("pypi-options") for _, _, table in tables)])
     requirements = [] if no_default else [(f"{path}: [{title}system-requirements]", data)]
     requirements += [(f"{path}: [{p}system-requirements]", t) for p, _, t in tables]
     machines = read_machines(entries, platforms, [
         (where, _table(table.get("system-requirements"))) for where, table in requirements
     ], f"{path}: [{title}workspace] platforms")  # fmt: skip
     collector.notes += machines.notes
+    overrides = dependency_overrides(
+        options.get("dependency-overrides"),
+        f"{path}: [{title}pypi-options] dependency-overrides",
+        collector,
+    )
     collector.check(str(path))
     # pixi resolves with uv: extra-index-urls come before index-url, the first that lists a
     # package supplies it, as mlenv's first-index does (``inputs.index_order``)
@@ -260,6 +266,7 @@ def read_pixi(
         index_strategy="best-match" if strategy == "unsafe-best-match" else "first-index",
         prerelease=TOOL_MODES.get(mode) if isinstance(mode, str) else None,
         sources=sources,
+        overrides=overrides,
         python=found.python,
         python_range=found.python_range,
         platforms=tuple(platforms),
@@ -288,20 +295,6 @@ def _platforms(raw: object, where: str, collector: _Collector) -> list[Platform]
         collector.notes.append(f"only {', '.join(chosen)} of {', '.join(listed)} imported")
     collector.notes += assumed_notes(linux, where)
     return entries
-
-
-def _options(layers: Sequence[object]) -> dict[str, Any]:
-    """pixi's pypi-options of the environment: ``[workspace.pypi-options]`` (every
-    environment's base), then the default feature's ``[pypi-options]`` and each selected
-    feature's laid over it, a single value replaced and a list (indexes, find-links) merged."""
-    merged: dict[str, Any] = {}
-    for layer in map(_table, layers):
-        for key, value in layer.items():
-            if key in ("extra-index-urls", "find-links") and isinstance(value, list):
-                merged[key] = [*merged.get(key, []), *value]
-            else:
-                merged[key] = value
-    return merged
 
 
 def _selection(

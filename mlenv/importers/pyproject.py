@@ -164,11 +164,14 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     if pixi.get("workspace") or pixi.get("project"):
         result = _with_pixi(result, read_pixi(path, [g for g in asked if g in pixi_groups],
                                               pixi, "tool.pixi."))  # fmt: skip
-    python_range = (python_where, requires) if requires else result.python_range
+    python_range = result.python_range  # uv's environments', or pixi's python spec
+    if isinstance(requires, str) and requires:  # both hold: uv resolves where both do
+        python_range = (python_where, requires) if python_range is None or pixi_workspace else (
+            f"{python_where} and {python_range[0]}", f"{requires},{python_range[1]}")  # fmt: skip
     return replace(
         result,
         pypi=tuple(dict.fromkeys(result.pypi)),
-        python_range=python_range if isinstance(requires, str) else None,
+        python_range=python_range,
         name=next(  # result.name: [tool.pixi.workspace]'s (or [tool.pixi.project]'s)
             (
                 n

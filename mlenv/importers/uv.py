@@ -98,7 +98,7 @@ def uv_indexes(
     if strategy is not None and (not isinstance(strategy, str) or strategy not in _STRATEGIES):
         collector.fail(f"{where} index-strategy", f"uv's {strategy!r} has no mlenv equivalent",
                        'use "first-index" (uv\'s default) or "unsafe-best-match"')  # fmt: skip
-    _environments(uv.get("environments"), f"{where} environments", collector)
+    result = _environments(uv, where, collector, result)
     result = _prerelease(uv.get("prerelease"), f"{where} prerelease", collector, result)
     result = _exclude_newer(uv.get("exclude-newer"), f"{where} exclude-newer", collector, result)
     if not ordered and default is None and strategy is None and not links:
@@ -143,21 +143,49 @@ def _prerelease(mode: object, where: str, collector: _Collector, result: Importe
     return replace(result, prerelease=TOOL_MODES[mode])
 
 
-def _environments(value: object, where: str, collector: _Collector) -> None:
-    """uv resolves the project only where one of ``environments`` holds: a file none of whose
-    markers holds on any of mlenv's Linux targets is not for the machines mlenv builds."""
+def _environments(
+    uv: dict[str, Any], where: str, collector: _Collector, result: Imported
+) -> Imported:
+    """``result`` for the Linux platforms and Pythons uv's lock covers. uv resolves only where
+    one of ``environments`` holds (on no Linux target: a problem) and requires wheels where
+    one of ``required-environments`` holds (uv's guide: aarch64 beside x86_64), so the
+    manifest locks the platforms uv's lock covers (mlenv's default linux-64 only when it is
+    one), for a Python ``environments`` admits."""
+    names = [platform.name for platform in PLATFORMS]
+    held = _held(uv.get("environments"), f"{where} environments", collector)
+    if held is not None and not held:
+        collector.fail(f"{where} environments", f"uv resolves this project only where "
+                       f"{uv['environments']!r} holds, on none of mlenv's Linux targets",
+                       "add a Linux marker (sys_platform == 'linux') to environments, or "
+                       "import the project's Linux requirements")  # fmt: skip
+        return result
+    allowed = [n for n in names if held is None or any(t.platform == n for t in held)]
+    required = _held(uv.get("required-environments"), f"{where} required-environments",
+                     collector) or []  # fmt: skip
+    chosen = tuple(n for n in allowed if n == allowed[0] or any(t.platform == n for t in required))
+    if chosen != tuple(names[:1]):
+        result = replace(result, platforms=chosen)
+    pythons = {target.python for target in held or _TARGETS}
+    admitted = [minor for minor in PYTHON_MINORS if minor in pythons]
+    if admitted and len(admitted) < len(PYTHON_MINORS):  # as a floor when it is one
+        top = list(PYTHON_MINORS[-len(admitted) :]) == admitted
+        left = (m for m in PYTHON_MINORS if m not in pythons)
+        range_ = f">={admitted[0]}" if top else ",".join(f"!={minor}.*" for minor in left)
+        result = replace(result, python_range=(f"{where} environments", range_))
+    return result
+
+
+def _held(value: object, where: str, collector: _Collector) -> list[Target] | None:
+    """mlenv's targets on which one of uv's markers ``value`` holds; ``None`` when there are
+    no markers (or they are not PEP 508 markers: a problem)."""
     markers = [value] if isinstance(value, str) else value
     if not isinstance(markers, list) or not markers:
-        return
+        return None
     try:
-        if any(on_targets(Marker(str(marker)))[0] for marker in markers):
-            return
+        return [target for marker in markers for target in on_targets(Marker(str(marker)))[0]]
     except MARKER_ERRORS as error:
         collector.fail(where, f"{markers!r} is not a list of PEP 508 markers: {error}")
-        return
-    collector.fail(where, f"uv resolves this project only where {markers!r} holds, on none of "
-                   "mlenv's Linux targets", "add a Linux marker (sys_platform == 'linux') "
-                   "to environments, or import the project's Linux requirements")  # fmt: skip
+        return None
 
 
 def _exclude_newer(value: object, where: str, collector: _Collector, result: Imported) -> Imported:
@@ -202,11 +230,7 @@ def _sources(
         source = _holding(name, entries, where, asked, collector)
         if source is None:
             continue  # no source on Linux: uv takes it from its indexes, as mlenv does
-        index = source.get("index") if isinstance(source, dict) else None
-        if index is None or set(source) - _INDEX_KEYS:
-            hint = "publish it to an index and name that index in [[tool.uv.index]]"
-            collector.fail(where, f"uv takes {name} from {source!r}, which mlenv cannot lock", hint)
-            continue
+        index = source["index"]
         entry = named[str(index)]
         url = unslashed(str(entry["url"]))
         if entry.get("explicit"):
@@ -250,6 +274,12 @@ def _holding(
         if verdict is None:
             return None
         true, false = verdict
+        if true and not _is_index(entry):  # whatever its marker: the source is what mlenv lacks
+            on = f" (its condition is {target_split(true, false)})" if false else ""
+            collector.fail(where, f"uv takes {name} from {_unmarked(entry)!r}, which mlenv "
+                           f"cannot lock{on}", "publish it to an index and name that index in "
+                           "[[tool.uv.index]]")  # fmt: skip
+            return None
         if true and false:
             marker = entry.get("marker") if isinstance(entry, dict) else None
             collector.fail(
@@ -317,6 +347,19 @@ def on_targets(marker: Marker | None, chosen: bool = True) -> tuple[list[Target]
         holds = chosen and (marker is None or marker.evaluate(dict(target.markers)))
         (true if holds else false).append(target)
     return true, false
+
+
+def _is_index(entry: Any) -> bool:
+    """Whether uv takes the package from an index here (not git, a URL, a path or a
+    workspace member), the one kind of source mlenv.toml holds."""
+    return isinstance(entry, dict) and "index" in entry and not set(entry) - _INDEX_KEYS
+
+
+def _unmarked(entry: Any) -> Any:
+    """The source without the conditions it holds under: what uv would fetch."""
+    if not isinstance(entry, dict):
+        return entry
+    return {key: value for key, value in entry.items() if key not in ("marker", "extra", "group")}
 
 
 def _named(entry: Any) -> str:
