@@ -107,16 +107,6 @@ def check_conda_packages(
     return {filename: found for filename, found in scripts.items() if found}
 
 
-def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
-    """zipfile raises RuntimeError for an encrypted member and NotImplementedError for a
-    compression it lacks (zstd): a package it cannot read, where any other RuntimeError
-    (a RecursionError, a bug) stays an internal error, not a blamed package."""
-    try:
-        return archive.open(info)
-    except RuntimeError as exc:
-        raise zipfile.BadZipFile(str(exc)) from None
-
-
 def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
     vetting = _CondaVetting(filename, limits)
     try:
@@ -131,7 +121,7 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
                 for info in archive.infolist():
                     if info.filename.endswith(".tar.zst"):
                         with (
-                            _member(archive, info) as raw,
+                            readers.zip_member(archive, info) as raw,
                             ZstdDecompressor().stream_reader(raw, read_across_frames=True) as tar,
                         ):
                             vetting.read_tar(tar)

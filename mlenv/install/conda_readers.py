@@ -272,3 +272,13 @@ def ambiguity(member: tarfile.TarInfo) -> str | None:
     if long_link > 1 or (long_link and "linkpath" in pax):
         return "has its link target from more than one extension header (GNU, PAX)"
     return None
+
+
+def zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> IO[bytes]:
+    """zipfile raises RuntimeError for an encrypted member and NotImplementedError for a
+    compression it lacks (zstd): a package it cannot read, where any other RuntimeError
+    (a RecursionError, a bug) stays an internal error, not a blamed package."""
+    try:
+        return archive.open(info)
+    except RuntimeError as exc:
+        raise zipfile.BadZipFile(str(exc)) from None
