@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
@@ -190,11 +191,17 @@ def _tables(
 
 
 def read_pixi(
-    path: Path, groups: Sequence[str], data: dict[str, Any] | None = None, title: str = ""
+    path: Path,
+    groups: Sequence[str],
+    data: dict[str, Any] | None = None,
+    title: str = "",
+    beside: Sequence[tuple[str, Requirement]] = (),
 ) -> Imported:
     """The default environment, plus each feature (or environment's features) ``groups``
     names, for the workspace's Linux platforms. ``data`` and ``title`` are pyproject.toml's
-    ``[tool.pixi]`` table and its name, when pixi's tables live there."""
+    ``[tool.pixi]`` table and its name, when pixi's tables live there, and ``beside`` its
+    ``[project]`` requirements, which pixi solves with its own: one project pinned in both so
+    that no version is both is refused here, as within either."""
     data = _toml(path) if data is None else data
     workspace = _table(data.get("workspace") or data.get("project"))
     if not workspace:
@@ -203,7 +210,7 @@ def read_pixi(
             [Problem(f"{path}: [{title}workspace]", "has no workspace table",
                      "see pixi's manifest format")],
         )  # fmt: skip
-    collector = _Collector()
+    collector = _Collector(read=list(beside))
     entries = _platforms(workspace.get("platforms"), f"{path}: [{title}workspace] platforms",
                          collector)  # fmt: skip
     platforms = [p for p in _LINUX if any(entry.subdir == p for entry in entries)]

@@ -163,7 +163,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     collector.check(str(path))
     if pixi.get("workspace") or pixi.get("project"):
         result = _with_pixi(result, read_pixi(path, [g for g in asked if g in pixi_groups],
-                                              pixi, "tool.pixi."))  # fmt: skip
+                                              pixi, "tool.pixi.", collector.read))  # fmt: skip
     python_range = result.python_range  # uv's environments', or pixi's python spec
     if isinstance(requires, str) and requires:  # both hold: uv resolves where both do
         python_range = (python_where, requires) if python_range is None or pixi_workspace else (

@@ -74,6 +74,20 @@ def test_one_project_pinned_twice_is_refused_in_every_format(
     assert len(blamed) == 1, blamed
 
 
+def test_a_project_pin_and_a_tool_pixi_pin_that_no_version_meets_are_refused(
+    tmp_path: Path,
+) -> None:
+    """Before (a review of this attack): ``[project]`` and ``[tool.pixi]`` were read by two
+    collectors, so ``requests==2.31.0`` beside pixi's ``==2.32.0`` were both written."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[project]\nname = "p"\nversion = "1"\ndependencies = ["requests==2.31.0"]\n'
+        '[tool.pixi.workspace]\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[tool.pixi.pypi-dependencies]\nrequests = "==2.32.0"\n'
+    )
+    assert len(_refused(path)) == 1
+
+
 @pytest.mark.parametrize("value", ["3.10", "3", "2024-01-01", '[">=3.10"]', "{ min = 3 }"])
 def test_requires_python_that_is_not_a_string_is_refused(tmp_path: Path, value: str) -> None:
     path = tmp_path / "pyproject.toml"
