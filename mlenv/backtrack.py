@@ -33,7 +33,8 @@ from mlenv.repin import Repinning
 RT = TypeVar("RT")
 CT = TypeVar("CT")
 
-RETRY_ROUNDS = 2_000  # a second opinion, bounded: a true conflict in a large world waits little
+# each later opinion's bound: a true conflict runs both to it, still seconds in a large world
+RETRY_ROUNDS = 2_000
 
 
 class Jumping(Repinning):

@@ -128,8 +128,10 @@ def _promise(target: CudaTarget) -> str:
 def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[Finding]:
     cuda, driver = target.cuda, target.driver_floor
 
-    def finding(code: str, needs: str, message: str, hint: str) -> list[Finding]:
-        return [Finding("error", code, "", needs, _promise(target), message, hint)]
+    def finding(
+        code: str, needs: str, message: str, hint: str, severity: Severity = "error"
+    ) -> list[Finding]:
+        return [Finding(severity, code, "", needs, _promise(target), message, hint)]
 
     if cuda not in known_cuda_versions():
         message = f"CUDA {cuda} is not a known CUDA release"
@@ -170,7 +172,7 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
         return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
     severity, message, hint = forward_said(target, minimum, message, hint)
     code = "driver-forward-compat" if severity == "warning" else "driver-below-toolkit"
-    return [Finding(severity, code, "", f"driver >= {minimum}", _promise(target), message, hint)]
+    return finding(code, f"driver >= {minimum}", message, hint, severity)
 
 
 def _windows_unlisted(target: CudaTarget) -> list[Finding]:
