@@ -14,7 +14,7 @@ import pytest
 
 from mlenv.redaction import redact, redact_urls
 from tests.support.growth import LINEAR_BOUND, growth
-from tests.support.hidden_secrets import BODY, KNOWN_TOKENS, assert_hidden
+from tests.support.hidden_secrets import BODY, HIDERS, KNOWN_TOKENS, SECRET, assert_hidden
 
 pytestmark = pytest.mark.hostile
 
@@ -95,6 +95,24 @@ def test_a_body_broken_by_lines_still_reads_on_until_its_length() -> None:
     assert redact(f"github_pat_{'A' * 40}\n{'b' * 42}\nnext") == "github_pat_***\nnext"
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        'machine idx.example login user password "{secret} and more"',
+        'machine idx.example login "first last" password {secret}',
+        'machine idx.example\nlogin user\npassword "{secret} \\" more"',
+        'default login user password "{secret} more"',
+    ],
+)
+def test_a_quoted_netrc_value_is_read_whole(entry: str) -> None:
+    """Before: ``password "a b"`` hid ``"a`` and showed ``b"``; a quoted login with a blank
+    (curl 7.84 and Python's netrc read both) left the password after it shown."""
+    text = entry.format(secret=SECRET)
+    for hide in HIDERS:
+        said = hide(text)
+        assert SECRET[:8] not in said and "more" not in said, (hide.__name__, said)
+
+
 # Each shape: a head, then a unit repeated to the text's length.
 _SHAPES = {
     "entities between letters": ("ghp_", "aB&#8203;"),
@@ -104,6 +122,7 @@ _SHAPES = {
     "queries": ("https://h/s?", "a=1&b=2&"),
     "unnamed characters": ("ghp_A", "\\N{NO SUCH CHARACTER}"),
     "body broken by lines": ("ghp_", "Ab\n"),
+    "unclosed netrc quotes": ("", 'machine "a login "'),
 }
 
 
