@@ -113,6 +113,30 @@ def test_a_quoted_netrc_value_is_read_whole(entry: str) -> None:
         assert SECRET[:8] not in said and "more" not in said, (hide.__name__, said)
 
 
+_LOGIN = "dXNlcjpTM2NyZXRQdzl4UTd6ckxvbmc="  # base64 of user:S3cretPw9xQ7zrLong
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        f'{{"auths": {{"registry.example": {{"auth": "{_LOGIN}"}}}}}}',
+        f'{{\n  "auths": {{\n    "registry.example": {{\n      "Auth": "{_LOGIN}"\n',
+        f"auth: {_LOGIN}",
+    ],
+)
+def test_a_docker_config_auth_is_hidden(config: str) -> None:
+    """Before: ``~/.docker/config.json``'s ``"auth"`` (base64 of ``user:password``) showed."""
+    for hide in HIDERS:
+        assert _LOGIN[:12] not in hide(config), (hide.__name__, hide(config))
+
+
+@pytest.mark.parametrize(
+    "text", ['"auth": "required"', "auth: basicauthorization", "google-auth: 2.0"]
+)
+def test_an_auth_that_is_no_login_stays(text: str) -> None:
+    assert redact(text) == text
+
+
 # Each shape: a head, then a unit repeated to the text's length.
 _SHAPES = {
     "entities between letters": ("ghp_", "aB&#8203;"),
@@ -123,6 +147,7 @@ _SHAPES = {
     "unnamed characters": ("ghp_A", "\\N{NO SUCH CHARACTER}"),
     "body broken by lines": ("ghp_", "Ab\n"),
     "unclosed netrc quotes": ("", 'machine "a login "'),
+    "auth values": ('{"auth": "', 'QUFBQUFB", "auth": "'),
 }
 
 
