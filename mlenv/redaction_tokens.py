@@ -108,6 +108,14 @@ def _spellings(prefix: str) -> list[str]:
     return [head + letter + tail for letter in letters]
 
 
+def _run(chars: str) -> str:
+    """30 or more of ``chars`` (joints between them, none last), read back one character at a
+    time: a group repeated per character (``_glued``) kept a backtrack entry for each, and a
+    body of 256k characters took 15x the time of 32k."""
+    joined = chars[:-1] + r"\x00\t\n\r]"
+    return rf"(?=(?:{_JOINTS}*+{chars}){{30}}){joined}{{30,}}(?<!{_JOINTS})"
+
+
 _PREFIX = tuple(spelling for prefix, _ in _NAMED for spelling in _spellings(prefix))
 _LONGEST_PREFIX = max(map(len, _PREFIX))
 _UNJOINED = str.maketrans("", "", "\x00\t\n\r")
@@ -118,10 +126,10 @@ _TOKEN = (
     rf"(?:(?(pypi){_spelled('Ag')}{_WORD_CHAR}{{40,}}+{_NOT_YOURS}"
     rf"|(?(glpat)(?={_WORD_CHAR}{{0,19}}[A-Z]){_WORD_CHAR}{{20,}}+{_NOT_YOURS}"
     rf"|(?(xox){_DIGIT}+{_DASH}{_WORD_CHAR}{{0,64}}?{_ALNUM}{{20}}{_WORD_CHAR}*+{_NOT_YOURS}"
-    rf"|(?(github_pat)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_ALNUM_UNDERSCORE}{{30,}}"
+    rf"|(?(github_pat)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_run('[A-Za-z0-9_]')}"
     rf"(?![A-Za-z0-9_]|-[0-9]){_NOT_YOURS}"
     rf"|(?=[A-Z0-9\x00\t\n\r]*+[a-z])(?=[a-z0-9\x00\t\n\r]*+[A-Z])"
-    rf"{_ALNUM}{{30,}}(?:(?={_ANY_PREFIX})|(?![A-Za-z0-9]|-[0-9])))"
+    rf"{_run('[A-Za-z0-9]')}(?:(?={_ANY_PREFIX})|(?![A-Za-z0-9]|-[0-9])))"
 )
 KNOWN_TOKEN = LazyPattern(rf"(?<![A-Za-z0-9_]){_TOKEN}")
 # A token written right after another (``ghp_<36>ghp_<36>``, ``hf_<36>xoxb-1-...``): the
