@@ -43,9 +43,11 @@ GLUE = LazyPattern(rf"(?:{_SEQUENCE}|[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\xa0\xad]|{
 _JOINT = "\x00"
 _JOINTS = r"[\x00\t\n\r]"
 # A character glue may start with: anything but a text's plain ASCII, its tabs and line
-# breaks, save ``%``, ``&`` and ``\`` (an escape's start). A text without one (most) is not joined:
-# the glue's alternatives, tried at every character, took twice the token pattern's time.
-_MAY_GLUE = LazyPattern(r"[^\x00\t\n\r -$'-\[\]-~]")
+# breaks, save ``%`` and ``\`` (an escape's start); or an HTML reference (``&#8203;``, not a
+# query's ``&b=2``: each URL joined took a 1 KB pip error from 1.1 ms to 1.4 ms). A text without
+# one (most) is not joined: the glue's alternatives, tried at every character, took twice the
+# token pattern's time.
+_MAY_GLUE = LazyPattern(r"[^\x00\t\n\r -$&-\[\]-~]|&#?[0-9A-Za-z]{1,32};")
 
 
 def _glued(chars: str) -> str:
