@@ -5,6 +5,8 @@ Split from ``mlenv.redaction`` for size."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 
 from mlenv.lazy_pattern import LazyPattern
@@ -110,7 +112,9 @@ def secret_headers(text: str) -> str:
     pieces: list[str] = []
     done = 0
     for match in _HEADER_NAME.finditer(text):
-        if match.start() < done or not _credential_header(match[1]):
+        if match.start() < done:
+            continue
+        if not (_credential_header(match[1]) or _encoded_login(text, match)):
             continue
         if match["pair"] and not _PAIR_OPEN.search(text[max(0, match.start() - 4) : match.start()]):
             continue
@@ -125,6 +129,23 @@ def secret_headers(text: str) -> str:
             after = _NEXT_LINE.match(text, done) if scheme_only else None
             done = folded if after is None else _hide(after, text, done, pieces)
     return "".join(pieces) + text[done:]
+
+
+# Docker's and podman's ``"auth"`` (``~/.docker/config.json``, ``auth.json``): base64 of
+# ``user:password``. The bare name is prose's word (``auth: required``), so the value judges it.
+_ENCODED_LOGIN = LazyPattern(r"auth", re.IGNORECASE)
+_BASE64 = LazyPattern(r"[ \t]*(?:b?\\?['\"])?([A-Za-z0-9+/]{8,}={0,2})")
+
+
+def _encoded_login(text: str, name: re.Match[str]) -> bool:
+    """Whether ``name`` is an ``auth`` whose value decodes to a ``user:password``."""
+    if not _ENCODED_LOGIN.fullmatch(name[1]):
+        return False
+    value = _BASE64.match(text, name.end())
+    try:
+        return value is not None and b":" in base64.b64decode(value[1], validate=True)
+    except binascii.Error:
+        return False
 
 
 def _folded(text: str, name: int, end: int) -> int:

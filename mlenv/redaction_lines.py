@@ -18,13 +18,17 @@ _USER_OPTION = LazyPattern(
 # A ``.netrc`` entry: ``machine h login u password X`` (or ``default ...``) on one line, or
 # ``password X`` on a line after one that starts with a netrc token (netrc's one-token-a-line
 # spelling); lowercase, as netrc spells it. Prose's ``login failed: password rejected`` is none.
+# A value may be quoted, blanks and ``\"`` inside (curl 7.84 and Python's netrc read
+# ``password "a b"``): read bare, ``"a`` was the password and ``b"`` showed.
+_QUOTED = r'(?:[^"\\\n]|\\.)*+'
+_NETRC_VALUE = rf'"{_QUOTED}"|\S+'
+_NETRC_PASSWORD = rf'password[ \t]+(?:"(?P<double>{_QUOTED})"|(?P<bare>\S+))'
 _NETRC = LazyPattern(
-    r"(?<![\w-])(?:machine[ \t]+\S+|default)(?:[ \t]+(?:login|account)[ \t]+\S+){0,2}"
-    r"[ \t]+password[ \t]+(?P<bare>\S+)"
+    rf"(?<![\w-])(?:machine[ \t]+(?:{_NETRC_VALUE})|default)"
+    rf"(?:[ \t]+(?:login|account)[ \t]+(?:{_NETRC_VALUE})){{0,2}}[ \t]+{_NETRC_PASSWORD}"
 )
 _NETRC_LINE = LazyPattern(
-    r"^[ \t]*(?:machine|login|account|default)\b.*\n[ \t]*password[ \t]+(?P<bare>\S+)",
-    re.MULTILINE,
+    rf"^[ \t]*(?:machine|login|account|default)\b.*\n[ \t]*{_NETRC_PASSWORD}", re.MULTILINE
 )
 # A short ``-p`` that is a password (``mysql -pX``, ``-p'X'``, ``docker login -u u -p X``,
 # ``twine upload -u __token__ -p X``, ``sshpass -p X``, an argv's ``'-p', 'X'``; a quote right

@@ -4,6 +4,7 @@ docs/security.md, invariant 5)."""
 
 from __future__ import annotations
 
+import html
 import re
 import string
 import unicodedata
@@ -42,9 +43,11 @@ GLUE = LazyPattern(rf"(?:{_SEQUENCE}|[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\xa0\xad]|{
 _JOINT = "\x00"
 _JOINTS = r"[\x00\t\n\r]"
 # A character glue may start with: anything but a text's plain ASCII, its tabs and line
-# breaks, save ``%`` and ``\`` (an escape's start). A text without one (most) is not joined:
-# the glue's alternatives, tried at every character, took twice the token pattern's time.
-_MAY_GLUE = LazyPattern(r"[^\x00\t\n\r -$&-\[\]-~]")
+# breaks, save ``%`` and ``\`` (an escape's start); or an HTML reference (``&#8203;``, not a
+# query's ``&b=2``: each URL joined took a 1 KB pip error from 1.1 ms to 1.4 ms). A text without
+# one (most) is not joined: the glue's alternatives, tried at every character, took twice the
+# token pattern's time.
+_MAY_GLUE = LazyPattern(r"[^\x00\t\n\r -$&-\[\]-~]|&#?[0-9A-Za-z]{1,32};")
 
 
 def _glued(chars: str) -> str:
@@ -107,6 +110,14 @@ def _spellings(prefix: str) -> list[str]:
     return [head + letter + tail for letter in letters]
 
 
+def _run(chars: str) -> str:
+    """30 or more of ``chars`` (joints between them, none last), read back one character at a
+    time: a group repeated per character (``_glued``) kept a backtrack entry for each, and a
+    body of 256k characters took 15x the time of 32k."""
+    joined = chars[:-1] + r"\x00\t\n\r]"
+    return rf"(?=(?:{_JOINTS}*+{chars}){{30}}){joined}{{30,}}(?<!{_JOINTS})"
+
+
 _PREFIX = tuple(spelling for prefix, _ in _NAMED for spelling in _spellings(prefix))
 _LONGEST_PREFIX = max(map(len, _PREFIX))
 _UNJOINED = str.maketrans("", "", "\x00\t\n\r")
@@ -117,10 +128,10 @@ _TOKEN = (
     rf"(?:(?(pypi){_spelled('Ag')}{_WORD_CHAR}{{40,}}+{_NOT_YOURS}"
     rf"|(?(glpat)(?={_WORD_CHAR}{{0,19}}[A-Z]){_WORD_CHAR}{{20,}}+{_NOT_YOURS}"
     rf"|(?(xox){_DIGIT}+{_DASH}{_WORD_CHAR}{{0,64}}?{_ALNUM}{{20}}{_WORD_CHAR}*+{_NOT_YOURS}"
-    rf"|(?(github_pat)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_ALNUM_UNDERSCORE}{{30,}}"
+    rf"|(?(github_pat)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_run('[A-Za-z0-9_]')}"
     rf"(?![A-Za-z0-9_]|-[0-9]){_NOT_YOURS}"
     rf"|(?=[A-Z0-9\x00\t\n\r]*+[a-z])(?=[a-z0-9\x00\t\n\r]*+[A-Z])"
-    rf"{_ALNUM}{{30,}}(?:(?={_ANY_PREFIX})|(?![A-Za-z0-9]|-[0-9])))"
+    rf"{_run('[A-Za-z0-9]')}(?:(?={_ANY_PREFIX})|(?![A-Za-z0-9]|-[0-9])))"
 )
 KNOWN_TOKEN = LazyPattern(rf"(?<![A-Za-z0-9_]){_TOKEN}")
 # A token written right after another (``ghp_<36>ghp_<36>``, ``hf_<36>xoxb-1-...``): the
@@ -133,14 +144,12 @@ _NEXT_TOKEN = LazyPattern(_TOKEN)
 
 def hide_tokens(text: str) -> str:
     """``text`` with the body of every known token (``KNOWN_TOKEN``) as ``***``, its prefix
-    kept as written: found in ``text`` with each run of glue read as one joint, then hidden in
-    ``text`` itself, glue and all."""
-    spans = _between(glue_runs(text), len(text))
-    joined = _JOINT.join(text[start:end] for start, end in spans)
+    kept as written: found in ``text`` as ``_readings`` reads it, then hidden in ``text``
+    itself, glue and escapes and all."""
+    joined, origin = _joined(text)
     found = _tokens(joined)
     if not found:
         return text
-    origin = [at for start, end in spans for at in range(start, end + 1)]
     pieces: list[str] = []
     done = 0
     for body, end in _bodies(joined, found):
@@ -154,15 +163,36 @@ def _bodies(joined: str, found: list[re.Match[str]]) -> list[tuple[int, int]]:
     prefix cut there and the token written on from it found too (``_NEXT_TOKEN``)."""
     bodies: list[tuple[int, int]] = []
     for match in found:
-        body, end = match.end("prefix"), match.end()
+        body, end = match.end("prefix"), _whole(joined, match)
         while (head := _next_head(joined, body, end)) is not None:
             following = _NEXT_TOKEN.match(joined, head)
             if following is None:
                 break
             bodies.append((body, head))
-            body, end = following.end("prefix"), following.end()
+            body, end = following.end("prefix"), _whole(joined, following)
         bodies.append((body, end))
     return bodies
+
+
+# How long the body of a token of a fixed length is (GitHub's classic and fine-grained ones,
+# npm's, Hugging Face's): one read on past a joint once this long took the next line's word
+# (``ghp_<36>\nnext`` hid ``next``). A ``pypi-``, ``glpat-`` or ``xox`` body has no one length.
+_LENGTHS = {"github_pat_": 82, "gh": 36, "npm_": 36, "hf_": 34}
+_RUN = LazyPattern(f"{_JOINTS}++")
+
+
+def _whole(joined: str, token: re.Match[str]) -> int:
+    """Where ``token``'s body ends: at the first joint it reads on past at its whole length."""
+    prefix = token["prefix"].translate(_UNJOINED)
+    length = next((size for head, size in _LENGTHS.items() if prefix.startswith(head)), None)
+    if length is None:
+        return token.end()
+    body, joints = token.end("prefix"), 0
+    for run in _RUN.finditer(joined, body, token.end()):
+        if run.start() - body - joints >= length:
+            return run.start()
+        joints += run.end() - run.start()
+    return token.end()
 
 
 def _next_head(joined: str, body: int, end: int) -> int | None:
@@ -186,25 +216,36 @@ _JOINTS_SET = frozenset("\x00\t\n\r")
 _HEAD = LazyPattern(_ANY_PREFIX)
 
 
-def glue_runs(text: str) -> list[tuple[int, int]]:
-    """Where ``text`` holds glue (``GLUE``): looked for with its invisible characters past
-    Latin-1 read as controls and its ASCII letters in lower case, both one for one. Spans,
-    not matches: a text of 200,000 runs kept as many match objects for the collector to walk
-    (8x the text took 10x the time)."""
+def _joined(text: str) -> tuple[str, list[int]]:
+    """``text`` as ``_readings`` reads it, and where in ``text`` each of its characters starts
+    (one more: the end)."""
+    pieces: list[str] = []
+    origin: list[int] = []
+    done = 0
+    for start, end, read in _readings(text):
+        pieces += (text[done:start], read)
+        origin += (*range(done, start), start)
+        done = end
+    pieces.append(text[done:])
+    origin += range(done, len(text) + 1)
+    return "".join(pieces), origin
+
+
+def _readings(text: str) -> list[tuple[int, int, str]]:
+    """Where ``text`` is read as one other character before tokens are looked for: a run of
+    glue (``GLUE``) as a joint, an escape of a token's character (JSON's ``\\u0067``, HTML's
+    ``&#x5f;``, ``%5F``, ``\\N{LOW LINE}``) as that character, as a reader decodes it. Glue
+    is looked for with invisible characters past Latin-1 read as controls and ASCII letters in
+    lower case, both one for one. Spans, not matches: a text of 200,000 runs kept as many
+    match objects for the collector to walk (8x the text took 10x the time)."""
     if not _MAY_GLUE.search(text):
         return []
     folded = _marked(text).translate(_FOLD)
-    if "%" in text or "\\" in text:
-        folded = _ESCAPE.sub(_masked, folded)
-    return [run.span() for run in GLUE.finditer(folded)]
-
-
-def _between(runs: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """The spans of a text of ``size`` characters between its glue ``runs``: joined by one
-    joint each, where each character of the joined text starts (a joint, where its run does)."""
-    starts = [0, *(end for _, end in runs)]
-    ends = [*(start for start, _ in runs), size]
-    return list(zip(starts, ends, strict=True))
+    letters: list[tuple[int, int, str]] = []
+    if "%" in text or "\\" in text or "&" in text:
+        folded = _ESCAPE.sub(lambda escape: _masked(escape, text, letters), folded)
+    runs = [(*run.span(), _JOINT) for run in GLUE.finditer(folded)]
+    return sorted(runs + letters) if letters else runs
 
 
 def _tokens(joined: str) -> list[re.Match[str]]:
@@ -262,28 +303,53 @@ def _invisible(char: str) -> bool:
 
 
 _LATIN_GLUE = frozenset(map(chr, (*range(0x01, 0x20), *range(0x7F, 0xA1), 0xAD)))
-# An escape of a character past Latin-1 (in a folded text): its UTF-8 bytes percent-encoded or
+# An escape (in a folded text) of a character past Latin-1: its UTF-8 bytes percent-encoded or
 # as a bytes repr shows them, a JSON or repr code point (a surrogate pair; a repr's 8 digits
-# ``\\U000e0020``). Judged in Python by what it decodes to: each mark spelled in the glue
-# pattern took its compile from 0.3 ms to 0.6 ms and missed the rest.
+# ``\\U000e0020``); of any character: an HTML character reference (``&#8203;``, ``&#x5f;``,
+# ``&ZeroWidthSpace;``) or Python's ``\\N{ZERO WIDTH SPACE}``; and of a token's ASCII
+# character (``%5F``, ``\\x5f``, JSON's ``\\u0067``). Judged in Python by what it decodes
+# to: each mark spelled in the glue pattern took its compile from 0.3 ms to 0.6 ms and missed
+# the rest.
 _HEX = "[0-9a-f]"  # one digit of an escape; a digest's rule is mlenv.digests' alone
 _BYTE = r"(?:%|\\{1,2}x)"
 _CODE = r"\\{1,2}u"
 _ESCAPE = LazyPattern(
-    f"{_BYTE}[c-f]{_HEX}(?:{_BYTE}[89ab]{_HEX}){{1,3}}"
+    f"{_BYTE}[c-f]{_HEX}(?:{_BYTE}[89ab]{_HEX}){{1,3}}|(?:{_BYTE}|{_CODE}00)[2-7]{_HEX}"
     f"|{_CODE}(?:00(?:0[1-9a-f]|10){_HEX * 4}|d[89ab]{_HEX * 2}{_CODE}d[c-f]{_HEX * 2}"
     f"|(?!00){_HEX * 4})"
+    rf"|&#(?:x{_HEX}{{1,6}}|[0-9]{{1,7}});|&[a-z][a-z0-9]{{1,31}};"
+    rf"|\\{{1,2}}n\{{[a-z0-9 -]{{1,88}}\}}"
 )
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "_-")
 
 
-def _masked(escape: re.Match[str]) -> str:
-    """``escape`` as controls (one for each of its characters) if it spells glue."""
-    spelled = escape[0]
-    heads = spelled.replace("\\", "").replace("x", "%").replace("u", "%")
+def _masked(escape: re.Match[str], text: str, letters: list[tuple[int, int, str]]) -> str:
+    """``escape`` (of the folded ``text``) as controls (one for each of its characters) if it
+    spells glue, as letters if it spells a token's character (``letters`` says which)."""
+    start, end = escape.span()
+    chars = _decoded(escape[0], text[start:end])
+    if chars and all(map(_invisible, chars)):
+        return "\x01" * (end - start)
+    if chars in _TOKEN_CHARS:
+        letters.append((start, end, chars))
+        return "a" * (end - start)
+    return escape[0]
+
+
+def _decoded(folded: str, spelled: str) -> str:
+    """What an escape decodes to, ``folded`` as glue is looked for in and ``spelled`` as
+    written (an HTML or ``\\N{}`` name is read as written); "" if it names no character."""
+    if folded.startswith("&"):
+        chars = html.unescape(spelled)
+        return "" if chars == spelled else chars
+    if folded.endswith("}"):
+        try:
+            return unicodedata.lookup(spelled[spelled.index("{") + 1 : -1])
+        except KeyError:
+            return ""
+    heads = folded.replace("\\", "").replace("x", "%").replace("u", "%")
     numbers = [int(digits, 16) for digits in heads.split("%")[1:]]
-    if "u" in spelled:
+    if "u" in folded:
         decoded = "".join(map(chr, numbers)).encode("utf-16", "surrogatepass")
-        chars = decoded.decode("utf-16", "replace")
-    else:
-        chars = bytes(numbers).decode("utf-8", "replace")
-    return "\x01" * len(spelled) if all(map(_invisible, chars)) else spelled
+        return decoded.decode("utf-16", "replace")
+    return bytes(numbers).decode("utf-8", "replace")

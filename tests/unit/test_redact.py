@@ -94,13 +94,13 @@ def test_the_token_glue_takes_exactly_the_controls_and_invisible_marks() -> None
     """Guards redaction_tokens' glue spelling: every code point is glue (joined first, or a
     joint the token pattern reads itself) exactly when it is a control or one of the
     invisible marks."""
-    from mlenv.redaction_tokens import _JOINTS, glue_runs
+    from mlenv.redaction_tokens import _JOINTS, _readings
 
     every = "a".join(map(chr, range(0x110000)))
-    runs = glue_runs(every)
-    assert all(end == start + 1 for start, end in runs)
+    runs = _readings(every)
+    assert all(end == start + 1 for start, end, _ in runs)
     joints = re.compile(_JOINTS)
-    taken = {start // 2 for start, _ in runs} | {
+    taken = {start // 2 for start, _, _ in runs} | {
         point for point in range(0x80) if joints.fullmatch(chr(point))
     }
     assert taken == GLUE_CHARACTERS
