@@ -134,7 +134,9 @@ def secret_headers(text: str) -> str:
 # Docker's and podman's ``"auth"`` (``~/.docker/config.json``, ``auth.json``): base64 of
 # ``user:password``. The bare name is prose's word (``auth: required``), so the value judges it.
 _ENCODED_LOGIN = LazyPattern(r"auth", re.IGNORECASE)
-_BASE64 = LazyPattern(r"[ \t]*(?:b?\\?['\"])?([A-Za-z0-9+/]{8,}={0,2})")
+# the value whole: it ends at a quote, a blank, a separator or the end (``auth: Optional[...``
+# is a type, not a login)
+_BASE64 = LazyPattern(r"[ \t]*(?:b?\\?['\"])?([A-Za-z0-9+/]{8,}={0,2})(?=\\?['\"]|[\s,;}]|$)")
 
 
 def _encoded_login(text: str, name: re.Match[str]) -> bool:
@@ -143,9 +145,11 @@ def _encoded_login(text: str, name: re.Match[str]) -> bool:
         return False
     value = _BASE64.match(text, name.end())
     try:
-        return value is not None and b":" in base64.b64decode(value[1], validate=True)
-    except binascii.Error:
+        login = base64.b64decode(value[1], validate=True).decode() if value else ""
+    except (binascii.Error, UnicodeDecodeError):
         return False
+    user, colon, password = login.partition(":")
+    return bool(user and colon and password) and login.isprintable()
 
 
 def _folded(text: str, name: int, end: int) -> int:

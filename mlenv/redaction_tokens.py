@@ -177,7 +177,9 @@ def _bodies(joined: str, found: list[re.Match[str]]) -> list[tuple[int, int]]:
 # How long the body of a token of a fixed length is (GitHub's classic and fine-grained ones,
 # npm's, Hugging Face's): one read on past a joint once this long took the next line's word
 # (``ghp_<36>\nnext`` hid ``next``). A ``pypi-``, ``glpat-`` or ``xox`` body has no one length.
-_LENGTHS = {"github_pat_": 82, "gh": 36, "npm_": 36, "hf_": 34}
+# Fixed lengths only: ``ghr_`` refresh tokens are longer than 36 and ``ghs_`` may grow, so
+# they read on to the next word (over-hiding one word, never showing a body's rest).
+_LENGTHS = {"github_pat_": 82, "ghp_": 36, "gho_": 36, "ghu_": 36, "npm_": 36, "hf_": 34}
 _RUN = LazyPattern(f"{_JOINTS}++")
 
 

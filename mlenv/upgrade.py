@@ -14,7 +14,7 @@ from mlenv.errors import UsageError
 from mlenv.names import PROJECT_NAME
 
 # conda's name characters, led by the "_" PEP 508 refuses (conda-forge's _openmp_mutex)
-_CONDA_ONLY = re.compile(r"_[A-Za-z0-9_.\-]*")
+_CONDA_ONLY = re.compile(r"_[A-Za-z0-9_.\-]*[A-Za-z0-9]")  # "_" or "_-" alone names nothing
 
 
 @dataclass(frozen=True)

@@ -131,10 +131,31 @@ def test_a_docker_config_auth_is_hidden(config: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ['"auth": "required"', "auth: basicauthorization", "google-auth: 2.0"]
+    "text",
+    [
+        '"auth": "required"',
+        "auth: basicauthorization",
+        "google-auth: 2.0",
+        # a review of this attack: words whose base64 reading holds a ":" (aiohttp's source
+        # in a traceback), before hidden to the line's end
+        "auth: Optional[BasicAuth] = None",
+        '"auth": "Original"',
+        "auth: Override flag",
+        "auth: Operator",
+    ],
 )
 def test_an_auth_that_is_no_login_stays(text: str) -> None:
     assert redact(text) == text
+
+
+def test_a_refresh_token_broken_by_a_line_hides_its_rest() -> None:
+    """A review of this attack: ``ghr_`` refresh tokens are longer than the 36 characters of
+    ``ghp_``, so a body stopped at 36 showed its rest after a line break or glue."""
+    body = (BODY * 3)[:76]
+    for glue in ("\n", "\u200b"):
+        token = f"ghr_{body[:40]}{glue}{body[40:]}"
+        for hide in HIDERS:
+            assert body[40:] not in hide(token), (hide.__name__, glue)
 
 
 # Each shape: a head, then a unit repeated to the text's length.

@@ -45,9 +45,17 @@ def test_a_name_with_extras_moves_that_projects_pin() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["iniconfig<2", "torch==2.7.0", "a; sys_platform == 'linux'", "x y"]
+    "text",
+    ["iniconfig<2", "torch==2.7.0", "a; sys_platform == 'linux'", "x y", "_", "_-", "_..", "_x>=1"],
 )
 def test_anything_but_a_name_is_refused_with_the_way_to_bound_a_move(text: str) -> None:
     with pytest.raises(UsageError, match="expected a package name") as refused:
         Upgrade.of(False, [text])
     assert refused.value.hint is not None and "[pypi] constraints" in refused.value.hint
+
+
+def test_a_conda_name_pep_508_cannot_spell_moves_that_conda_package_only() -> None:
+    """``_openmp_mutex`` (conda-forge's) was refused as no package name."""
+    moves = Upgrade.of(False, ["_openmp_mutex"])
+    assert not moves.packages
+    assert moves.conda == {"_openmp_mutex"}
