@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -33,9 +33,19 @@ class Upgrade:
 
     @classmethod
     def of(cls, everything: bool, packages: Iterable[str], *, new_bytes: bool = True) -> Upgrade:
-        names = [_upgraded(p) for p in packages]
+        """What ``--upgrade``/``--upgrade-package`` ask for, each name read from the command
+        line (``_upgraded``)."""
+        moved = cls.edited([_upgraded(p) for p in packages])
+        return replace(moved, everything=everything, new_bytes=new_bytes)
+
+    @classmethod
+    def edited(cls, names: Iterable[str]) -> Upgrade:
+        """The pins of names an edit already read by their section's rules (``add``'s): they
+        move, their bytes do not. A PyPI name moves the conda package of that name too (it may
+        provide the project); a name only conda spells moves that conda package alone."""
+        names = list(names)
         pypi = frozenset(canonicalize_name(n) for n in names if PROJECT_NAME.fullmatch(n))
-        return cls(everything, pypi, new_bytes, frozenset(conda_name(name) for name in names))
+        return cls(False, pypi, False, frozenset(conda_name(name) for name in names))
 
 
 def _upgraded(text: str) -> str:

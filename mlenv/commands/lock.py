@@ -205,7 +205,7 @@ def apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -
     previous = session.load_lock() if session.lock_path.exists() else None
     new = None
     if not no_lock:
-        moves = Upgrade.of(False, edited.names, new_bytes=False)
+        moves = Upgrade.edited(edited.names)
         new = resolve(session, edited.manifest, previous, moves, offline)
     data = None if new is None else rendered(new, str(session.lock_path))
     if new is not None:  # a lock the guard refuses (a symlink) must not follow an edited manifest

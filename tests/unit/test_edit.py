@@ -161,14 +161,14 @@ def test_other_spellings_of_the_same_table(before: str, after: str) -> None:
     assert remove(after, ["b"]).text == before
 
 
-@pytest.mark.parametrize("spec", ["typing_extensions>=4", "_openmp_mutex"])
+@pytest.mark.parametrize("spec", ["typing_extensions>=4", "_openmp_mutex", "foo-"])
 def test_a_conda_add_moves_that_conda_package_only(spec: str) -> None:
     """Before (a review of attack 240): ``add`` named its conda packages by PEP 503, so
     ``typing_extensions`` freed conda-forge's ``typing-extensions`` (another package) and held
     its own pin; ``_openmp_mutex``, no PEP 508 name, failed as a bad ``--upgrade-package``."""
     with_channel = EXAMPLE + '\n[conda]\nchannels = ["conda-forge"]\ndependencies = []\n'
     edited = add(with_channel, [spec], conda=True)
-    moves = Upgrade.of(False, edited.names, new_bytes=False)
+    moves = Upgrade.edited(edited.names)
     name = spec_name(spec, "conda")
     assert moves.conda == {name}
     assert "typing-extensions" not in moves.conda
