@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Literal
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from mlenv.errors import printable
 from mlenv.index.declared import Declared, page_digests
@@ -154,6 +154,13 @@ def _claims(fragment: str) -> list[tuple[str, str]]:
     ]
 
 
+def _link_claims(url: str, fragment: str) -> list[tuple[str, str]]:
+    """A link's claims: its fragment's, and those after an ``&`` in its query, which pip reads
+    too (its hash pattern is ``[#&]sha256=`` over the whole URL): ``?x=1&sha256=X`` was no
+    claim, so the file was locked whatever its bytes, where pip refuses those not X."""
+    return [*_claims(urlsplit(url).query)[1:], *_claims(fragment)]
+
+
 def parse_html(
     text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS, *, downgrade: bool = False
 ) -> list[Link]:
@@ -198,7 +205,7 @@ def parse_html(
         url, fragment = urldefrag(
             follow(joined, base=page_url, local=local, where=where, downgrade=downgrade)
         )
-        sha256, declared = page_digests(_claims(fragment))
+        sha256, declared = page_digests(_link_claims(url, fragment))
         metadata_attr = "data-core-metadata"
         if metadata_attr not in attrs:
             metadata_attr = "data-dist-info-metadata"
@@ -287,7 +294,7 @@ def parse_json(
             raise _bad_json(page_url, f"files[{position}].requires-python is not a string")
         # pip takes a url's #sha256= over ``hashes`` (and adds its other digests): ignored,
         # a page whose two disagreed had mlenv lock the file pip refuses. Each must hold.
-        sha256, declared = page_digests([*hashes.items(), *_claims(fragment)])
+        sha256, declared = page_digests([*hashes.items(), *_link_claims(located, fragment)])
         yanked = entry.get("yanked", False)
         size = entry.get("size")
         metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))

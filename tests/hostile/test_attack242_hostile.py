@@ -196,3 +196,16 @@ def test_json_sha256_named_twice_keeps_the_last_as_pip_and_uv() -> None:
     text = json.dumps(document).replace('"SHA256"', '"sha256"')
     (link,) = parse_json(text.encode(), PAGE)
     assert (link.sha256, link.declared, link.yanked, link.requires_python) == (RIGHT, (), "", None)
+
+
+@pytest.mark.parametrize("page_json", [False, True])
+def test_a_digest_after_an_ampersand_in_the_query_is_a_claim(page_json: bool) -> None:
+    """A last adversary: pip reads ``&sha256=X`` anywhere in a link (``[#&]sha256=``); mlenv
+    read only the fragment, so the file was locked whatever its bytes."""
+    url = f"https://h.example/f/{GOOD[0]}?x=1&sha256={'a' * 64}"
+    if page_json:
+        document = {"meta": {"api-version": "1.1"}, "files": [{"filename": GOOD[0], "url": url}]}
+        link = parse_json(json.dumps(document).encode(), PAGE)[0]
+    else:
+        link = parse_html(f'<a href="{url.replace("&", "&amp;")}">x</a>', PAGE)[0]
+    assert link.sha256 == "a" * 64
