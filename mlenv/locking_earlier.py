@@ -47,10 +47,11 @@ class Artifact:
         """What makes two pinned files one file: the package, and a wheel's name, version,
         build and tag set (PEP 427: any spelling of them is the same wheel, ``LIB-2.0.0-...``
         is ``lib-2.0-...`` to every installer; the lock reader and the index model parsed each
-        already) or a conda package's name as written (``.conda`` and ``.tar.bz2`` are two
-        files of one build), within its source."""
+        already) or a conda package's file name case-folded as conda folds names
+        (``conda_name``: ``Numpy-1.26.4-0.conda`` is the file pinned as ``numpy-...``;
+        ``.conda`` and ``.tar.bz2`` are two files of one build), within its source."""
         name = self.filename
-        file = parse_wheel_filename(name) if name.endswith(".whl") else name
+        file = parse_wheel_filename(name) if name.endswith(".whl") else conda_name(name)
         return canonicalize_name(self.package), file, self.source
 
 

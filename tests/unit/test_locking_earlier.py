@@ -205,3 +205,11 @@ def test_a_conda_upgrade_frees_only_the_files_of_that_conda_name() -> None:
     files = earlier_files(earlier, False, upgrade.packages, upgrade.conda)
     conda_files = [a.package for found in files.values() for a in found if a.source]
     assert conda_files == ["typing-extensions"]
+
+
+def test_a_conda_file_respelt_in_case_is_the_file_the_lock_pinned() -> None:
+    """A last adversary: a conda file's key was its name as written, so ``Numpy-...`` served
+    with other bytes was another file and passed; conda folds names' case."""
+    pinned = Artifact.conda("linux-64", conda_record("numpy", "1.26.4", "py311h0_0"))
+    respelt = replace(pinned, filename=pinned.filename.replace("numpy", "Numpy"), sha256=NEW)
+    assert respelt.same_file() == pinned.same_file()
