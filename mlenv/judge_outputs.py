@@ -67,15 +67,25 @@ def verify_platform_record(
     ]  # fmt: skip
 
 
-def image_requirement_findings(values: list[str], driver: str, reported: str) -> list[Finding]:
+def image_requirement_findings(
+    values: list[str], driver: str, reported: str, host_said: str = ""
+) -> list[Finding]:
     """A built image's NVIDIA_REQUIRE_* values (``requirement.runtime_requirements``) as
     libnvidia-container judges them on ``driver`` reporting CUDA ``reported``, for every GPU
     brand it names: the runtime, not the lock, decides whether the image starts, and a base's
-    requirement kept beside the lock's is no lock rule (attack 131)."""
+    requirement kept beside the lock's is no lock rule (attack 131). ``host_said`` is the CUDA
+    the host's nvidia-smi reports when it is another (a cuda-compat libcuda's,
+    ``requirement.runtime_cuda``)."""
     from mlenv.cuda.requirement import RUNTIME_BRANDS, admitted_brands, shortened
     from mlenv.cuda.versions import CudaError
 
     on = f"driver {driver} (CUDA {reported})"
+    compat = (
+        f" (the CUDA {host_said} this host reports is a cuda-compat libcuda's, which the runtime "
+        "does not judge the requirement by)"
+        if host_said and host_said != reported
+        else ""
+    )
     try:
         admitted = admitted_brands(values, cuda=reported, driver=driver)
     except CudaError as error:
@@ -91,11 +101,11 @@ def image_requirement_findings(values: list[str], driver: str, reported: str) ->
     said = f"the image's NVIDIA_REQUIRE_* ({shortened(values)!r})"
     hint = "upgrade the driver, or rebuild on a base for the lock's CUDA"
     if not admitted:
-        message = f"{said} makes the NVIDIA runtime refuse the image on {on} for every GPU"
+        message = f"{said} makes the NVIDIA runtime refuse the image on {on} for every GPU{compat}"
         return [Finding.error("image-requirement-refused", "", "a start", on, message, hint)]
     message = (
         f"{said} lets the NVIDIA runtime start the image on {on} only for "
         f"{', '.join(admitted)} GPUs (its forward-compatibility terms: data-center GPUs with "
-        "the base's cuda-compat)"
+        f"the base's cuda-compat){compat}"
     )
     return [Finding("warning", "image-requirement-brand", "", "a start", on, message, hint)]

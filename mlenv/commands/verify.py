@@ -109,7 +109,7 @@ def verify(
 def _image_requirements(output: Path, lock_: Lock, judged: Judged | None) -> list[Finding]:
     """What the NVIDIA runtime reads from an image output (its NVIDIA_REQUIRE_*), judged on
     ``judged``'s driver or the lock's floor; nothing for an archive or an image without any."""
-    from mlenv.cuda.requirement import reported_cuda, runtime_requirements
+    from mlenv.cuda.requirement import runtime_cuda, runtime_requirements
     from mlenv.judge_outputs import image_requirement_findings
     from mlenv.oci.read import read_base
 
@@ -117,7 +117,7 @@ def _image_requirements(output: Path, lock_: Lock, judged: Judged | None) -> lis
     driver = judged.driver if judged is not None else target.driver_floor
     if driver is None or not (output.is_dir() or output.suffix == ".tar"):
         return []
-    reported = judged.cuda if judged is not None and judged.cuda else reported_cuda(driver)
+    said = judged.cuda if judged is not None else ""
     record = parse_record(read_plain_record(output.parent, BUILD_RECORD), BUILD_RECORD)
     if not isinstance(record, BuildRecord):
         return []
@@ -128,7 +128,9 @@ def _image_requirements(output: Path, lock_: Lock, judged: Judged | None) -> lis
     runtime = image.config.get("config") or {}
     env = dict(item.partition("=")[::2] for item in runtime.get("Env") or [])
     values = runtime_requirements(env)
-    return image_requirement_findings(values, driver, reported) if values else []
+    if not values:
+        return []
+    return image_requirement_findings(values, driver, runtime_cuda(driver, said), said)
 
 
 def _is_lock(output: Path, lock_path: Path) -> bool:

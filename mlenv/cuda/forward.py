@@ -23,13 +23,28 @@ FORWARD_COMPAT_GPUS = (
     "only on data-center GPUs, select NGC Server Ready RTX SKUs and Jetson boards "
     "(GeForce cannot use it)"
 )
-# Consumer GPUs by the name nvidia-smi prints ("NVIDIA GeForce RTX 4090", "NVIDIA TITAN RTX"):
-# never eligible, so CUDA fails on them with error 804 whatever the branch
-_CONSUMER_RE = re.compile(r"\b(?:GeForce|TITAN)\b", re.IGNORECASE)
+# GPUs by the name nvidia-smi prints, read by the guide's list. GeForce and TITAN are consumer
+# GPUs ("NVIDIA GeForce RTX 4090", "NVIDIA TITAN RTX"), and a Quadro, NVS or T-series card that is
+# no RTX card ("Quadro P4000", "NVIDIA T1000") is none of the three the guide names: CUDA fails
+# on them with error 804 whatever the branch.
+_UNSUPPORTED_RE = re.compile(
+    r"\b(?:GeForce|TITAN|NVS)\b|\bQuadro\b(?!.*\bRTX\b)|^(?:NVIDIA )?T\d{3,4}\b", re.IGNORECASE
+)
+# RTX workstation cards ("Quadro RTX 8000", "NVIDIA RTX A6000", "NVIDIA RTX 6000 Ada Generation",
+# "NVIDIA RTX PRO 6000 Blackwell ..."): the guide supports "select NGC Server Ready SKUs of RTX
+# cards" and names none, so mlenv cannot tell whether one is such a SKU.
+_RTX_RE = re.compile(r"\bRTX\b", re.IGNORECASE)
+# Data-center GPUs ("Tesla V100-SXM2-32GB", "NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3",
+# "NVIDIA L40S", "NVIDIA GH200 480GB", "NVIDIA B200") and Jetson's integrated GPUs ("Orin
+# (nvgpu)"): supported, nothing to check. Any other name is left to the reader.
+_SUPPORTED_RE = re.compile(
+    r"\bTesla\b|^NVIDIA (?:[ABHL]\d{1,3}[A-Z]?|G[BH]\d{3}|B\d{3})\b|\(nvgpu\)$|\bJetson\b",
+    re.IGNORECASE,
+)
 _ERROR_804 = "error 804 (CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE)"
 
 
-def _newer_branch(reported: CudaVersion, driver: DriverVersion) -> bool:
+def newer_branch(reported: CudaVersion, driver: DriverVersion) -> bool:
     """Whether only a newer branch's libcuda reports ``reported``: its Table 3 driver is of a
     later branch than the kernel driver's (a 565 driver reporting 12.7, a CUDA no toolkit
     shipped, or an early 610 driver reporting 13.3, is its branch's own)."""
@@ -58,7 +73,7 @@ def forward_said(
     its conditions) or not (an error that says why)."""
     reported, driver, cuda = target.reported, target.driver_floor, target.cuda
     refused = hint + _compat_hint(cuda, driver)
-    if reported is None or not _newer_branch(reported, driver):
+    if reported is None or not newer_branch(reported, driver):
         return "error", message, refused
     branch = driver.key[0]
     package = forward_compat(reported, driver)
@@ -76,13 +91,14 @@ def forward_said(
     message += f"{loaded}forward-compatible libcuda ({package}) is on the loader path"
     if reported < cuda:
         return "error", f"{message}, still below CUDA {cuda}", refused
-    consumer = [name for name in target.gpus if _CONSUMER_RE.search(name)]
-    if consumer:
+    unsupported = [name for name in target.gpus if _UNSUPPORTED_RE.search(name)]
+    if unsupported:
         return (
             "error",
             (
-                f"{message}, and NVIDIA's forward compatibility does not support {consumer[0]}: "
-                f"CUDA fails there with {_ERROR_804}"
+                f"{message}, and NVIDIA's forward compatibility does not support "
+                f"{unsupported[0]} (not a data-center GPU, an RTX card or a Jetson board): CUDA "
+                f"fails there with {_ERROR_804}"
             ),
             hint,
         )
@@ -91,11 +107,32 @@ def forward_said(
         "warning",
         (
             f"{message}: NVIDIA supports {package} on the {branch} branch "
-            f"{FORWARD_COMPAT_GPUS}; on any other GPU CUDA fails with {_ERROR_804}"
+            f"{FORWARD_COMPAT_GPUS}; on any other GPU CUDA fails with {_ERROR_804}{gpus}"
         ),
         (
-            f"check that every GPU is a data-center GPU{gpus} and that each node runs {package} "
-            f"with its libraries on the loader path (the package does not set it: LD_LIBRARY_PATH "
-            f"or ld.so.conf), or {hint}"
+            f"{_gpu_check(target.gpus)}each node runs {package} with its libraries on the "
+            f"loader path (the package does not set it: LD_LIBRARY_PATH or ld.so.conf), or {hint}"
         ),
     )
+
+
+def _gpu_check(gpus: tuple[str, ...]) -> str:
+    """What the forward-compatibility warning asks of this host's GPUs: nothing of data-center
+    and Jetson ones, whether an RTX card is one of the SKUs NVIDIA's guide supports without
+    naming them, and of any other (or unknown) GPU whether it is a data-center GPU."""
+    names = tuple(dict.fromkeys(gpus))
+    rtx = [name for name in names if _RTX_RE.search(name)]
+    other = [name for name in names if name not in rtx and not _SUPPORTED_RE.search(name)]
+    asks = []
+    if rtx:
+        asks.append(
+            f"that each RTX card ({', '.join(rtx)}) is one of the select NGC Server Ready SKUs "
+            "NVIDIA supports (its guide names none)"
+        )
+    if other or not names:
+        asks.append(
+            f"that every GPU is a data-center GPU (this host's: {', '.join(other)})"
+            if other
+            else "that every GPU is a data-center GPU"
+        )
+    return f"check {' and '.join(asks)}, and that " if asks else "check that "

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlenv.cuda.driver_cuda import offered_cuda
+from mlenv.cuda.forward import newer_branch
 from mlenv.cuda.matrix import known_cuda_versions, table3_driver
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, dotted
 
@@ -232,6 +233,20 @@ def reported_cuda(driver: str) -> str:
     """The CUDA Version a driver reports, at least: the newest X.Y whose Table 3 driver it
     meets (cuda.md §4; 0.0 below every row), never raised to a target's as ``offered_cuda``."""
     return offered_cuda("0.0", driver)
+
+
+def runtime_cuda(driver: str, reported: str) -> str:
+    """The CUDA version libnvidia-container compares ``cuda>=`` with on a host whose ``driver``
+    reports CUDA ``reported`` ("" when unknown): what the driver's own libcuda gives. A CUDA
+    only a newer branch's libcuda reports comes from a cuda-compat package on the loader path of
+    whoever ran nvidia-smi; the runtime's hook reads the driver's libcuda, and an image's
+    compat libraries are used only after its requirement held (through its ``brand=...,
+    driver>=N`` terms), so that CUDA is not the one the requirement is judged by."""
+    own = reported_cuda(driver)
+    if not reported:
+        return own
+    newer = newer_branch(CudaVersion.parse(reported), DriverVersion.parse(driver))
+    return own if newer else reported
 
 
 def base_refusal(values: list[str], cuda: CudaVersion, floor: DriverVersion) -> str | None:
