@@ -107,7 +107,10 @@ def forward_said(
         "warning",
         (
             f"{message}: NVIDIA supports {package} on the {branch} branch "
-            f"{FORWARD_COMPAT_GPUS}; on any other GPU CUDA fails with {_ERROR_804}{gpus}"
+            f"{FORWARD_COMPAT_GPUS}; on any other GPU CUDA fails with {_ERROR_804}{gpus}. "
+            f"An image mlenv builds from this lock asks driver>={minimum} or newer in its "
+            "NVIDIA_REQUIRE_CUDA, so the NVIDIA container runtime does not start it on this "
+            "driver (unless NVIDIA_DISABLE_REQUIRE is set)"
         ),
         (
             f"{_gpu_check(target.gpus)}each node runs {package} with its libraries on the "

@@ -14,6 +14,9 @@ Wrong before this pass:
   requirement held, through its ``brand=...,driver>=N`` terms): a ``cuda>=13.x`` image with no
   term for the host's branch was passed, and one with such terms was passed for GeForce too.
   ``cuda.requirement.runtime_cuda`` now gives the driver's own CUDA there.
+- ``verify --host``'s forward-compatibility warning did not say that an image mlenv builds
+  from the lock asks ``driver>=`` the target's Table 3 driver, which the runtime refuses on
+  the host's older branch: the warning read as if the image ran there.
 - Under forward compatibility an RTX or Quadro workstation GPU ("NVIDIA RTX A6000", "Quadro
   RTX 8000", "NVIDIA RTX 6000 Ada Generation", "NVIDIA RTX PRO 6000 Blackwell ...") got the
   generic "check that every GPU is a data-center GPU", and a Quadro, NVS or T-series card that
@@ -144,6 +147,15 @@ def test_forward_compat_on_mixed_gpus_names_each_kind() -> None:
     assert "every GPU is a data-center GPU (this host's: NVIDIA Graphics Device)" in said
     (found,) = judge(_target("13.3", "580.95.05", reported="13.3", gpus=gpus), [])
     assert "NVIDIA H100 PCIe" not in found.hint and "NVIDIA H100 PCIe" in found.message
+
+
+def test_forward_compat_warning_says_the_image_is_still_refused() -> None:
+    """An mlenv image asks ``driver>=<the target's Table 3 driver>`` (build_outputs.require_cuda),
+    which libnvidia-container refuses on R580 whatever libcuda the host loads. Before: the
+    warning read as if the image ran there. Now: it says the runtime does not start it."""
+    got, said = _said(_target("13.3", "580.95.05", reported="13.3", gpus=("NVIDIA H100",)))
+    assert got == "warning:driver-forward-compat", said
+    assert "asks driver>=610.43.02 or newer in its NVIDIA_REQUIRE_CUDA" in said, RUNTIME
 
 
 @pytest.mark.parametrize(
