@@ -95,8 +95,8 @@ def _unbuilt_on(target: CudaTarget, item: PackageNeed, machine: str) -> list[Sai
             continue
         needs, why, instead = gap
         message = (
-            f"{item.name} {item.version} is built for CUDA {need.cuda}, and its {on}CUDA "
-            f"{need.cuda} builds carry no code for {arch} (they are built for "
+            f"{item.name} {item.version} is built for CUDA {need.label}, and its {on}CUDA "
+            f"{need.label} builds carry no code for {arch} (they are built for "
             f"{floor.built}{why}); the GPU fails at its first kernel"
         )
         if other := elsewhere(target, item, arch, machine):
@@ -160,7 +160,7 @@ def _elsewhere(item: PackageNeed, arch: str, machine: str) -> str | None:
     others = [p for p in PLATFORMS if p.machine != machine and _carried(item, p.machine, arch)]
     if not others:
         return (
-            f"{none}, nor does another machine's CUDA {item.need.cuda} build of {item.name} "
+            f"{none}, nor does another machine's CUDA {item.need.label} build of {item.name} "
             f"{item.version} in it: drop {arch} from the fleet, or lock a [cuda] version whose "
             "builds carry it for its hosts' machine, from a manifest of its own"
         )

@@ -294,7 +294,8 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
             )
         )
         return findings
-    if need.major_only:
+    findings += [finding(*said) for said in unbuilt_archs(target, item)]
+    if need.major_only:  # a wheel of the whole major (jax-cuda12-plugin) still carries its GPU code
         return findings
     if need.cuda not in known_cuda_versions():
         findings.append(
@@ -308,7 +309,6 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
             )
         )
         return findings
-    findings += [finding(*said) for said in unbuilt_archs(target, item)]
     windows = target.windows
     target_minimum = table3_driver(cuda, windows=windows) if cuda in known_cuda_versions() else None
     own = table3_driver(need.cuda, windows=windows)

@@ -26,6 +26,10 @@ Wrong before this pass:
   not asked about, and the others are refused as GeForce is (error 804)
   (``cuda.forward.forward_said``).
 
+- ``jax-cuda12-plugin`` on an sm_50 fleet passed: JAX's CUDA 12 wheels start at SM 5.2
+  (``framework_archs`` rows for JAX; ``rules._package_findings`` reads a framework's arch list
+  for a wheel whose need is a whole major too).
+
 ``HELD`` cases kept what NVIDIA's documents say; each names its table or row.
 """
 
@@ -291,6 +295,24 @@ def test_held_table3_rows(cuda: str, driver: str, wsl: bool, expected: str) -> N
     assert got == expected, (T3, said)
 
 
+@pytest.mark.parametrize(
+    ("cuda", "floor", "raise_to"),
+    [("12.4", "550.54.13", "550.54.14"),  # 12.4 GA row
+     ("13.0", "580", "580.65.06"),  # NVIDIA's ">= 580" is held at the 13.0 GA driver
+     ("12.8", "525.60.13", "570.26")],  # the 12.x floor is no 12.8 driver (MINOR's caveats)
+)  # fmt: skip
+def test_held_lock_refuses_a_floor_below_table3(
+    tmp_path: Path, cuda: str, floor: str, raise_to: str
+) -> None:
+    (tmp_path / "mlenv.toml").write_text(
+        f'[environment]\nname = "v"\npython = "3.11"\n[cuda]\nversion = "{cuda}"\n'
+        f'driver-floor = "{floor}"\n[pypi]\ndependencies = []\n'
+    )
+    done = run_mlenv(["lock"], tmp_path, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 1, (T3, done.stdout + done.stderr)
+    assert f"raise driver-floor to {raise_to}" in done.stderr, done.stderr
+
+
 def _cudart(version: str) -> list[PackageNeed]:
     name = "nvidia-cuda-runtime-cu12"
     need = extract(
@@ -420,6 +442,27 @@ def test_held_archs_per_cuda(cuda: str, driver: str, arch: str, expected: str) -
     target = dataclasses.replace(_target(cuda, driver), archs=(arch,))
     got, said = _said(target)
     assert got == expected, ("cuda.md section 6; nvcc --list-gpu-arch", said)
+
+
+@pytest.mark.parametrize(
+    ("machine", "arch", "expected"),
+    [("x86_64", "sm_50", "error:arch-not-built"),  # Maxwell GM107 (Tesla M10, Quadro K2200)
+     ("aarch64", "sm_50", "error:arch-not-built"),
+     ("x86_64", "sm_52", "ok"),  # Tesla M60 / M40, JAX's lowest
+     ("x86_64", "sm_90", "ok")],
+)  # fmt: skip
+def test_jax_cuda12_wheels_start_at_sm_52(machine: str, arch: str, expected: str) -> None:
+    """JAX (docs/installation.md @cec06d11): CUDA 12 wheels support SM 5.2 and newer, while
+    CUDA 12 builds for sm_50. Before: a fleet of sm_50 GPUs passed jax-cuda12-plugin (its
+    need is the whole major, and no arch list was read for it). Now: arch-not-built."""
+    wheel = f"jax_cuda12_plugin-0.7.2-cp311-cp311-manylinux_2_27_{machine}.whl"
+    need = extract("jax-cuda12-plugin", "0.7.2", wheel)
+    assert need is not None
+    item = PackageNeed.of_wheel("jax-cuda12-plugin", "0.7.2", need, wheel)
+    target = dataclasses.replace(_target("12.8", "570.26"), archs=(arch,), checked=False)
+    got, said = _said(target, [item])
+    assert got == expected, said
+    assert expected == "ok" or "built for CUDA 12.x" in said
 
 
 @pytest.mark.parametrize(
