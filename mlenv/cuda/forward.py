@@ -35,10 +35,11 @@ _UNSUPPORTED_RE = re.compile(
 # cards" and names none, so mlenv cannot tell whether one is such a SKU.
 _RTX_RE = re.compile(r"\bRTX\b", re.IGNORECASE)
 # Data-center GPUs ("Tesla V100-SXM2-32GB", "NVIDIA A100-SXM4-80GB", "NVIDIA H100 80GB HBM3",
-# "NVIDIA L40S", "NVIDIA GH200 480GB", "NVIDIA B200") and Jetson's integrated GPUs ("Orin
-# (nvgpu)"): supported, nothing to check. Any other name is left to the reader.
+# "NVIDIA L40S", "NVIDIA GH200 480GB", "NVIDIA B200", AWS's "NVIDIA T4G") and Jetson's
+# integrated GPUs ("Orin (nvgpu)"): supported, nothing to check. Any other name is left to the
+# reader.
 _SUPPORTED_RE = re.compile(
-    r"\bTesla\b|^NVIDIA (?:[ABHL]\d{1,3}[A-Z]?|G[BH]\d{3}|B\d{3})\b|\(nvgpu\)$|\bJetson\b",
+    r"\bTesla\b|^NVIDIA (?:[ABHL]\d{1,3}[A-Z]?|G[BH]\d{3}|B\d{3}|T4G?)\b|\(nvgpu\)$|\bJetson\b",
     re.IGNORECASE,
 )
 _ERROR_804 = "error 804 (CUDA_ERROR_COMPAT_NOT_SUPPORTED_ON_DEVICE)"

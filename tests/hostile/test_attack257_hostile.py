@@ -132,6 +132,7 @@ def test_forward_compat_on_a_card_the_guide_does_not_name_is_refused(gpu: str) -
         ("NVIDIA GH200 480GB",),
         ("NVIDIA B200",),
         ("NVIDIA A10G",),
+        ("NVIDIA T4G",),
     ],
 )
 def test_forward_compat_on_data_center_gpus_asks_nothing_of_them(gpus: tuple[str, ...]) -> None:
