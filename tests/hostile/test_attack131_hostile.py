@@ -64,8 +64,7 @@ from mlenv.judge_outputs import image_requirement_findings
 from mlenv.oci.read import BaseImage
 from mlenv.oci.write import ImageSpec, image_config
 from tests.support.cli import run_mlenv
-from tests.support.golden import golden_project
-from tests.support.images import write_image
+from tests.support.cuda_project import project_on_base
 from tests.support.locks import HASH, make_lock
 from tests.support.nvidia_dsl import RUNTIME_BRANDS, Invalid, real_values, runtime_accepts
 from tests.support.nvidia_table3 import TABLE_3
@@ -276,17 +275,8 @@ def test_a_base_the_runtime_refuses_on_the_floor_is_named_by_the_check() -> None
 
 def test_build_warns_when_the_base_image_refuses_the_locks_driver_floor(tmp_path: Path) -> None:
     (cuda_12_4,) = _by_image("12.4")
-    base = tmp_path / "base"
-    write_image(base, [("base", [])], ref="latest", cmd=["sh"],
-                env=[f"NVIDIA_REQUIRE_CUDA={cuda_12_4}", "CUDA_VERSION=12.4.1"])  # fmt: skip
-    project = golden_project(tmp_path / "project")
-    with (project / "mlenv.toml").open("a") as manifest:
-        manifest.write('[cuda]\nversion = "12.1"\ndriver-floor = "530.30.02"\n')
-        manifest.write(f'[build]\nbase-image = "{base}"\n')
-    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache"), "SOURCE_DATE_EPOCH": ""}
-    for args in (["lock"], ["fetch"]):
-        done = run_mlenv(args, project, env)
-        assert done.returncode == 0, (args, done.stderr)
+    base_env = [f"NVIDIA_REQUIRE_CUDA={cuda_12_4}", "CUDA_VERSION=12.4.1"]
+    project, env = project_on_base(tmp_path, base_env, "12.1", "530.30.02")
     built = run_mlenv(["build", "--offline"], project, env)
     assert built.returncode == 0, built.stderr
     assert "refuse the image on driver 530.30.02 (CUDA 12.1)" in built.stderr

@@ -51,9 +51,8 @@ from mlenv.host import SMI_QUERY_ARGV, detect
 from mlenv.host_text import HostError, parse_driver_override
 from mlenv.judge_outputs import image_requirement_findings
 from tests.support.cli import run_in_process, run_mlenv
+from tests.support.cuda_project import project_on_base
 from tests.support.fake_host import with_glibc
-from tests.support.golden import golden_project
-from tests.support.images import write_image
 from tests.support.nvidia_dsl import real_values
 
 pytestmark = pytest.mark.hostile
@@ -220,18 +219,10 @@ def test_an_image_requirement_under_forward_compat() -> None:
 def image_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """The golden project on a base whose NVIDIA_REQUIRE_CUDA is a CUDA 13.3 image's, locked
     for CUDA 13.0 (driver 580.65.06) and built offline."""
-    tmp = tmp_path_factory.mktemp("a257")
-    base = tmp / "base"
-    write_image(base, [("base", [])], ref="latest", cmd=["sh"],
-                env=[f"NVIDIA_REQUIRE_CUDA={_REQUIRE_13_3}", "CUDA_VERSION=13.3.0"])  # fmt: skip
-    project = golden_project(tmp / "project")
-    with (project / "mlenv.toml").open("a") as manifest:
-        manifest.write('[cuda]\nversion = "13.0"\ndriver-floor = "580.65.06"\n')
-        manifest.write(f'[build]\nbase-image = "{base}"\n')
-    env = {"MLENV_CACHE_DIR": str(tmp / "cache"), "SOURCE_DATE_EPOCH": ""}
-    for args in (["lock"], ["fetch"], ["build", "--offline"]):
-        done = run_mlenv(args, project, env)
-        assert done.returncode == 0, (args, done.stderr)
+    base_env = [f"NVIDIA_REQUIRE_CUDA={_REQUIRE_13_3}", "CUDA_VERSION=13.3.0"]
+    project, env = project_on_base(tmp_path_factory.mktemp("a257"), base_env, "13.0", "580.65.06")
+    done = run_mlenv(["build", "--offline"], project, env)
+    assert done.returncode == 0, done.stderr
     return project, env
 
 

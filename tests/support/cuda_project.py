@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from tests.support.cli import run_mlenv
+from tests.support.golden import golden_project
+from tests.support.images import write_image
 from tests.support.wheels import build_wheel, write_simple_index
 
 
@@ -23,6 +25,25 @@ def locked_cuda_project(tmp_path: Path, cuda: str, floor: str) -> tuple[Path, di
     locked = run_mlenv(["lock"], root, env)
     assert locked.returncode == 0, locked.stdout + locked.stderr
     return root, env
+
+
+def project_on_base(
+    tmp_path: Path, base_env: list[str], cuda: str, floor: str
+) -> tuple[Path, dict[str, str]]:
+    """The golden project on a one-layer base image whose config sets ``base_env`` (an
+    NVIDIA_REQUIRE_CUDA as NVIDIA's images set it), targeting ``cuda``/``floor``, locked and
+    fetched: the root and the env its commands need."""
+    base = tmp_path / "base"
+    write_image(base, [("base", [])], ref="latest", cmd=["sh"], env=base_env)
+    project = golden_project(tmp_path / "project")
+    with (project / "mlenv.toml").open("a") as manifest:
+        manifest.write(f'[cuda]\nversion = "{cuda}"\ndriver-floor = "{floor}"\n')
+        manifest.write(f'[build]\nbase-image = "{base}"\n')
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache"), "SOURCE_DATE_EPOCH": ""}
+    for args in (["lock"], ["fetch"]):
+        done = run_mlenv(args, project, env)
+        assert done.returncode == 0, (args, done.stderr)
+    return project, env
 
 
 # PyTorch 2.9.0+cu128 wheels per platform: x86_64's carry 7.0 to 12.0, aarch64's 8.0 on.
