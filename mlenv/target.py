@@ -110,6 +110,15 @@ class Target:
                 needed.append(int(level[1]))
         return f"2.{min(needed)}" if needed else None
 
+    def other_python(self, tags: frozenset[Tag] | tuple[Tag, ...]) -> list[str]:
+        """The interpreters (``cp311``, ``cp310``: newest first) of a wheel none of whose
+        ``tags`` fits though one names a platform the target takes: numpy 1.23.5 on CPython
+        3.12, where "no wheel for the tags" hides that the release predates the target's
+        Python. Empty otherwise."""
+        platforms = {tag.platform for tag in self.tags}
+        found = {tag.interpreter for tag in tags if tag.platform in platforms}
+        return sorted(found, key=lambda name: (interpreter_order(name), name), reverse=True)
+
     @cached_property
     def tag_priority(self) -> dict[Tag, int]:
         """Lower is better; wheels whose tags are absent here cannot be installed."""
@@ -148,3 +157,9 @@ def _tags(target: Target) -> tuple[Tag, ...]:
 
     plain = [tag for tag in ranked([f"linux_{target.machine}"]) if tag.platform != "any"]
     return (*ranked(target.platform_tags()), *plain)
+
+
+def interpreter_order(interpreter: str) -> int:
+    """``cp311`` -> 311, ``cp39`` -> 39: an interpreter tag's version, in its order."""
+    digits = interpreter.lstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(digits) if digits.isdigit() else 0

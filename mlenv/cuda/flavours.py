@@ -7,8 +7,10 @@ loads the newest flavour whose major the driver supports (``_select_and_load_cut
 in its ``cutlass/_mlir/_mlir_libs/__init__.py``). So a Requires-Dist line naming a flavour
 claims no build for the package that requires it, and a flavour of an older major than the
 target is never the one loaded when the flavour of the target's major, same release, is locked
-beside it. Alone, or of a newer major than the target, it is a build of another major, refused
-as any other. The rows are ``side_by_side`` in ``mlenv/data/cuda.json``.
+beside it. Alone, it is a build of another major (``unpaired``, once all are pinned); of a newer
+major than the target it is what a newer driver loads, refused as any other build of another
+major (``cuda.rules``, so the resolver walks back past a requirer of ``[cu13]`` on a CUDA 12
+fleet). The rows are ``side_by_side`` in ``mlenv/data/cuda.json``.
 """
 
 from __future__ import annotations
@@ -106,18 +108,18 @@ def flavour_major(name: str, version: str) -> int | None:
 
 
 def unpaired(major: int, needs: Sequence[PackageNeed]) -> list[tuple[str, str, str, str]]:
-    """(package, needs, message, hint) for each flavour of another CUDA major than the target's
-    that the flavour of the target's major, same release, does not stand beside in ``needs``
-    (one platform's packages); a newer major's flavour is never accepted."""
+    """(package, needs, message, hint) for each flavour of an older CUDA major than the
+    target's that the flavour of the target's major, same release, does not stand beside in
+    ``needs`` (one platform's packages); a newer major's is judged alone (``cuda.rules``)."""
     locked = {(canonicalize_name(item.name), item.version) for item in needs}
     said = []
     for item in needs:
         found = _release_flavour(item.name, item.version)
-        if found is None or found[1] == major:
+        if found is None or found[1] >= major:
             continue
         row, own = found
         sibling = row.package.format(major=major)
-        if own < major and (sibling, item.version) in locked:
+        if (sibling, item.version) in locked:
             continue
         extra = row.extra.format(major=major)
         said.append(

@@ -275,8 +275,11 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
         findings.append(finding("error", *said))
     if need.driver_only and need.cuda.major != cuda.major:  # a driver floor, met or reported
         return findings
-    flavour = flavour_major(item.name, item.version)  # exempt only as a build of its own major
-    if not need.of_major(cuda.major) and (flavour is None or not need.of_major(flavour)):
+    # a flavour of an older major waits for its sibling (cuda.flavours.unpaired); a newer one
+    # is what a newer driver loads, refused here so the resolver walks back past its requirer
+    flavour = flavour_major(item.name, item.version)
+    older_flavour = flavour is not None and flavour < cuda.major and need.of_major(flavour)
+    if not need.of_major(cuda.major) and not older_flavour:
         findings.append(
             finding(
                 "error",

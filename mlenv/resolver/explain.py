@@ -16,7 +16,7 @@ from mlenv.index import IndexGroup
 from mlenv.resolver.askers import _asked, _limiting_parents, _went_back
 from mlenv.resolver.failure_hints import _absent_hint, _local_build_hint
 from mlenv.resolver.model import Candidate, Req, ResolutionError
-from mlenv.resolver.pages import CONSTRAINED, DISALLOWED, SDIST_ONLY
+from mlenv.resolver.pages import CONSTRAINED, DISALLOWED, NO_WHEEL, OTHER_PYTHON, SDIST_ONLY
 from mlenv.resolver.provider import _Provider
 from mlenv.resolver.refusals import yank_reason
 from mlenv.target import Target
@@ -37,6 +37,7 @@ def explain(
     lines: list[str] = []
     absent: dict[str, bool] = {}  # a name no index lists: asked by the manifest itself?
     sdists: list[str] = []  # names whose every release is an sdist here (tensorrt-cu12)
+    older: list[str] = []  # names whose every release has wheels for other Pythons only
     foreign: dict[str, Version] = {}  # a pin to a local build no index here has (+cu128)
     searched = ", ".join(indexes) if indexes else "the configured indexes"
     from mlenv.dead_ends import dead_ends
@@ -103,6 +104,11 @@ def explain(
         ]
         if wanted and all(refused[v] == SDIST_ONLY for v in wanted):
             sdists.append(name)  # tensorflow 2.15's tensorrt==8.6.1.post1
+        if any(refused[v].startswith(OTHER_PYTHON) for v in wanted) and all(
+            refused[v].startswith(OTHER_PYTHON) or refused[v] in (SDIST_ONLY, NO_WHEEL)
+            for v in wanted
+        ):  # numpy<1.24 on CPython 3.12 (1.10.0: an sdist and Windows wheels)
+            older.append(name)
         for version in sorted(wanted, reverse=True)[:5]:
             lines.append(f"  refused: {version}: {refused[version]}")
         lines += exclusive_misses(
@@ -134,6 +140,12 @@ def explain(
         hint = "move [pypi] exclude-newer later (or drop it), or " + hint
     elif absent and len(absent) == len(names):
         hint = _absent_hint(absent, indexes)
+    elif older:
+        hint = (
+            f"{', '.join(older)}: no release that fits has a wheel for CPython {target.python}: "
+            "allow a release built for it, or set [environment] python to one its wheels are "
+            "built for"
+        )
     elif sdists:
         hint = (
             f"{', '.join(sdists)}: every release that fits is an sdist here, and mlenv locks "

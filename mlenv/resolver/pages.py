@@ -27,6 +27,8 @@ from mlenv.target import Target, build_preference
 DISALLOWED = 'a pre-release ([pypi] prerelease = "disallow")'  # why _reject refused a file
 CONSTRAINED = "([pypi] constraints)"  # the end of _reject's reason for a constrained version
 SDIST_ONLY = "only an sdist (mlenv locks wheels only)"  # _reject's reason for a non-wheel
+OTHER_PYTHON = "built for another Python"  # the start of its reason for a wheel of another ABI
+NO_WHEEL = "no wheel for the target's tags"  # its reason for a wheel of another platform
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 
 
@@ -111,7 +113,9 @@ class _Pages:
         if not any(tag in self.target.tag_priority for tag in file.tags):
             if glibc := self.target.glibc_above(file.tags):
                 return f"built for glibc {glibc}, above [environment] glibc {self.target.glibc}"
-            return "no wheel for the target's tags"
+            if python := self.target.other_python(file.tags):
+                return f"{OTHER_PYTHON} ({python[0]}), not CPython {self.target.python}"
+            return NO_WHEEL
         if file.requires_python:
             return self._python_refusal(file.requires_python)
         return None

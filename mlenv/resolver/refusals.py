@@ -12,18 +12,24 @@ from packaging.version import Version
 
 from mlenv.index import IndexFile
 from mlenv.resolver.model import Refusal
-from mlenv.target import Target
+from mlenv.target import Target, interpreter_order
 
 
 def fit(file: IndexFile, target: Target) -> tuple[int, int, str]:
     """How well a file fits the target, lower first: a wheel with the target's tags (by tag
-    rank), then wheels only a newer glibc floor would take, then other platforms, then sdists."""
+    rank), then wheels only a newer glibc floor would take, then wheels of the target's
+    platform for another Python (the newest Python first), then other platforms, then
+    sdists."""
     if not file.is_wheel:
-        return 2, 0, file.filename
+        return 4, 0, file.filename
     ranks = [target.tag_priority[tag] for tag in file.tags if tag in target.tag_priority]
     if ranks:
         return 0, min(ranks), file.filename
-    return 1, 0 if target.glibc_above(file.tags) else 1, file.filename
+    if target.glibc_above(file.tags):
+        return 1, 0, file.filename
+    if pythons := target.other_python(file.tags):
+        return 2, -interpreter_order(pythons[0]), file.filename
+    return 3, 0, file.filename
 
 
 def best_refusal(refusals: Iterable[Refusal], target: Target) -> Refusal:

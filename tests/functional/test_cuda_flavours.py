@@ -47,6 +47,9 @@ def _lock(tmp_path: Path, cuda: str, dependency: str) -> tuple[int, str, dict[st
         build_wheel("cuda-bindings", "12.9.4", tag="cp311-cp311-manylinux_2_28_x86_64"),
         build_wheel("cuda-bindings", "13.0.3", tag="cp311-cp311-manylinux_2_28_x86_64"),
         build_wheel("servelike", "0.34.0", requires_dist=["nvidia-cutlass-dsl[cu13]==4.8.0"]),
+        # nvidia-cudnn-frontend 1.32.0 asks for [cu13] on every Linux, 1.18.0 for no flavour
+        build_wheel("frontendlike", "1.18.0", requires_dist=["nvidia-cutlass-dsl>=4.4"]),
+        build_wheel("frontendlike", "1.32.0", requires_dist=["nvidia-cutlass-dsl[cu13]>=4.8.0"]),
     ]
     index = write_simple_index(tmp_path / "feeds" / "pypi.org", wheels)
     root = tmp_path / "p"
@@ -98,4 +101,16 @@ def test_cuda_12_refuses_a_cu13_flavour_even_beside_its_own(tmp_path: Path) -> N
     """A newer major's flavour is what a newer driver would load on a CUDA 12 fleet."""
     code, stderr, _ = _lock(tmp_path, "12.8", "nvidia-cutlass-dsl[cu13]")
     assert code == 1
-    assert "nvidia-cutlass-dsl-libs-cu13 4.8.1 is the CUDA 13.x flavour" in stderr
+    assert "nvidia-cutlass-dsl-libs-cu13 4.8.1 is built for CUDA 13.x" in stderr
+
+
+def test_cuda_12_walks_back_past_a_requirer_of_the_cu13_flavour(tmp_path: Path) -> None:
+    """sglang 0.5.10 on CUDA 12.8 (round 2 against PyPI): nvidia-cudnn-frontend 1.32.0 asks for
+    ``nvidia-cutlass-dsl[cu13]``. The resolver took it and the lock then failed, saying the
+    cu12 flavour was not locked beside it (it was) and to ask for a ``[cu12]`` extra that does
+    not exist; the resolver now refuses the cu13 flavour and takes the requirer's older release."""
+    code, stderr, pins = _lock(tmp_path, "12.8", "frontendlike")
+    assert code == 0, stderr
+    assert pins["frontendlike"] == "1.18.0"
+    assert pins["nvidia-cutlass-dsl"] == pins["nvidia-cutlass-dsl-libs-cu12"] == "4.8.1"
+    assert "nvidia-cutlass-dsl-libs-cu13" not in pins

@@ -1,7 +1,7 @@
 """Side-by-side CUDA flavours (``mlenv.cuda.flavours``) against a restatement of the rule: a
 flavour of another major than the target passes only when older and beside the target's
-flavour of the same release; a line naming flavours claims no build only at side-by-side
-releases."""
+flavour of the same release (a newer one refused alone, by the resolver's verdict on one file);
+a line naming flavours claims no build only at side-by-side releases."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
 from mlenv.cuda.flavours import flavour_line, flavour_major, unpaired
-from mlenv.cuda.rules import PackageNeed
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
-from mlenv.cuda.versions import CudaVersion
+from mlenv.cuda.versions import CudaVersion, DriverVersion
 
 FLAVOUR = "nvidia-cutlass-dsl-libs-cu{}"
 releases = st.sampled_from(["4.6.0", "4.7.1", "4.8.0", "4.8.1"])
@@ -31,17 +31,13 @@ def _item(major: int, version: str) -> PackageNeed:
 def test_a_flavour_passes_only_when_older_and_beside_the_targets(
     locked: set[tuple[int, str]], target: int
 ) -> None:
-    said = {name for name, *_ in unpaired(target, [_item(m, v) for m, v in sorted(locked)])}
-    for major, version in locked:
-        fine = major == target or (major < target and (target, version) in locked)
-        if not fine:
-            assert FLAVOUR.format(major) in said
-    expected = {
-        FLAVOUR.format(m)
-        for m, v in locked
-        if m != target and not (m < target and (target, v) in locked)
-    }
-    assert said == expected
+    items = [_item(m, v) for m, v in sorted(locked)]
+    cuda = CudaTarget(CudaVersion(target, 0), DriverVersion.parse("999.99"))
+    alone = {f.package for item in items for f in judge(cuda, [item], pairs=False) if f.package}
+    paired = {name for name, *_ in unpaired(target, items)}
+    assert alone == {FLAVOUR.format(m) for m, _ in locked if m > target}
+    lone = {FLAVOUR.format(m) for m, v in locked if m < target and (target, v) not in locked}
+    assert paired == lone
 
 
 @pytest.mark.parametrize(

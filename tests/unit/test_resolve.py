@@ -344,6 +344,26 @@ def test_an_sdist_beside_a_wheel_for_another_machine_keeps_the_plain_hint() -> N
     assert "is an sdist here" not in (info.value.hint or "")
 
 
+def test_a_release_with_wheels_for_older_pythons_only_says_so_and_names_the_fix() -> None:
+    """numpy<1.24 for CPython 3.12 (round 2 against PyPI): 1.23.5 has cp38-cp311 wheels and an
+    sdist; the lock said "no wheel for the target's tags" and hinted "relax one of the
+    conflicting requirements"."""
+    files = {"old-1.23.5.tar.gz": b"not really", "old-0.1.tar.gz": b"only an sdist"}
+    files.update([build_wheel("old", "1.10.0", tag="cp27-cp27m-win_amd64")])
+    for python in ("cp310", "cp311"):
+        files.update([build_wheel("old", "1.23.5", tag=f"{python}-{python}-manylinux_2_17_x86_64")])
+        files.update([build_wheel("old", "1.23.5", tag=f"{python}-{python}-macosx_11_0_arm64")])
+    files.update([build_wheel("old", "2.0", tag="cp312-cp312-manylinux_2_17_x86_64")])
+    with pytest.raises(ResolutionError) as info:
+        lock(["old<2"], MemoryIndex("memory://a", files), Target("linux-64", "3.12", "2.28"))
+    assert "refused: 1.23.5: built for another Python (cp311), not CPython 3.12" in str(
+        info.value.message
+    )
+    assert (info.value.hint or "").startswith(
+        "old: no release that fits has a wheel for CPython 3.12"
+    )
+
+
 def test_no_wheel_for_the_target_says_so() -> None:
     idx = index(build_wheel("macos", "1.0", tag="cp311-cp311-macosx_11_0_arm64"))
     with pytest.raises(ResolutionError) as info:
