@@ -25,7 +25,7 @@ from mlenv.tarball import ZSTD_LEVEL, ZSTD_THREADS, Compression, compressor_vers
 
 # Raised whenever the same inputs would give other layer bytes (a change of the tar writer,
 # the venv layout, the split rule): old entries then simply stop matching.
-FORMAT = 2  # 2: gzip deflates every file of a block or more on its own
+FORMAT = 3  # 2: gzip deflates every file of a block or more on its own; 3: pip3.X scripts
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ entry points and where each member will land.
 
 from __future__ import annotations
 
-import configparser
 import csv
 import hashlib
 import lzma
@@ -38,10 +37,10 @@ from mlenv.install.safety import (
     WHEEL_HINT,
     InstallError,
     Limits,
-    entry_point_problem,
     member_problem,
     refused,
 )
+from mlenv.install.scripts import entry_points, rendered, versioned, wrapper_of
 from mlenv.limits import enforce_metadata_lines
 
 _DROPPED = frozenset({"INSTALLER", "REQUESTED", "direct_url.json", "RECORD.jws", "RECORD.p7s"})
@@ -86,6 +85,14 @@ class VettedSource(WheelFile):
         super().__init__(archive)
         self.skip: set[str] = set()
         self.found_data_dir: str | None = None  # the wheel's own, whatever its spelling
+        self.scripts: str | None = None  # entry_points.txt as installer should read it
+
+    def read_dist_info(self, filename: str) -> str:
+        """installer makes the scripts ``entry_points.txt`` declares from this text: the
+        scripts mlenv planned (``scripts.versioned``); the file is installed as the wheel has it."""
+        if filename == "entry_points.txt" and self.scripts is not None:
+            return self.scripts
+        return super().read_dist_info(filename)
 
     @property
     def data_dir(self) -> str:
@@ -125,13 +132,6 @@ class VettedWheel:
                 f"{shown}{' ...' if len(self.replaced) > 5 else ''}"
             )
         return notes
-
-
-class _CaseKeeping(configparser.ConfigParser):
-    """entry_points.txt names are case-sensitive script names."""
-
-    def optionxform(self, optionstr: str) -> str:
-        return optionstr
 
 
 def plan_wheel(
@@ -174,11 +174,16 @@ def plan_wheel(
     planned = VettedWheel(
         filename, archive, path, source, name, version, f"{layout.site}/{dist_info}"
     )
-    planned.scripts = _scripts(filename, archive, dist_info, names)
+    member = f"{dist_info}/entry_points.txt"
+    text = _read_text(filename, archive, member) if member in names else ""
+    declared = entry_points(filename, member, text)
+    scripts = versioned(declared, layout.python)
+    planned.scripts = [f"bin/{script}" for _, script, _ in scripts]
+    source.scripts = rendered(scripts)
     for target in planned.scripts:
         _check_length(filename, f"{dist_info}/entry_points.txt", target, layout)
     scheme_dirs = layout.scheme_dirs(name)
-    entry_points = {target.removeprefix("bin/") for target in planned.scripts}
+    wrapped = {script for _, script, _ in declared}  # pip matches before renaming
     for info in infos:
         parts = info.filename.split("/")
         if info.is_dir() or info.filename == f"{dist_info}/RECORD":
@@ -193,7 +198,7 @@ def plan_wheel(
         if (
             len(parts) > 2
             and parts[:2] == [source.data_dir, "scripts"]
-            and _wrapper_of(parts[-1]) in entry_points
+            and wrapper_of(parts[-1]) in wrapped
         ):
             source.skip.add(info.filename)
             planned.replaced.append(info.filename)
@@ -216,16 +221,6 @@ def plan_wheel(
         _check_length(filename, info.filename, target, layout)
         planned.members.append(Member(info.filename, target, scheme, record))
     return planned
-
-
-def _wrapper_of(script: str) -> str:
-    """The entry point a .data/scripts file would be setuptools' wrapper of, by pip's rule
-    (suffixes any case, the name exactly): old wheels (pylint 1.8.3) hold such wrappers under
-    the names their entry points declare, and pip installs the generated scripts instead."""
-    for suffix in (".exe", "-script.py", ".pya"):
-        if script.lower().endswith(suffix):
-            return script[: -len(suffix)]
-    return script
 
 
 def _check_length(wheel: str, member: str, target: str, layout: Layout) -> None:
@@ -362,28 +357,6 @@ def _records(wheel: str, archive: zipfile.ZipFile, dist_info: str) -> dict[str, 
     except (InvalidRecordEntry, csv.Error) as exc:  # csv: a field over its 131,072 limit
         raise refused(wheel, member, f"has an invalid row: {exc}") from None
     return records
-
-
-def _scripts(wheel: str, archive: zipfile.ZipFile, dist_info: str, names: set[str]) -> list[str]:
-    """Targets of the entry-point scripts installer will generate."""
-    member = f"{dist_info}/entry_points.txt"
-    if member not in names:
-        return []
-    # Read as installer reads it (`installer.utils.parse_entrypoints`): '%' interpolation on,
-    # so a value it cannot expand is refused here, naming the member, not midway through
-    # the install.
-    parser = _CaseKeeping(delimiters=("=",))
-    targets = []
-    try:
-        parser.read_string(_read_text(wheel, archive, member))
-        for section in ("console_scripts", "gui_scripts"):
-            for script in parser.options(section) if parser.has_section(section) else []:
-                if problem := entry_point_problem(script, parser.get(section, script)):
-                    raise refused(wheel, member, problem)
-                targets.append(f"bin/{script}")
-    except configparser.Error as exc:
-        raise refused(wheel, member, f"cannot be parsed: {exc}") from None
-    return targets
 
 
 def _target(wheel: str, member: str, data_dir: str, scheme_dirs: dict[str, str]) -> tuple[str, str]:

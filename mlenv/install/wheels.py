@@ -15,6 +15,8 @@ Decisions:
   dropped, as are ``__pycache__`` members and RECORD signatures (they sign the old RECORD).
 - Files of the scripts scheme are executable whatever mode the wheel's zip recorded: they are
   there to be run.
+- Scripts named after the Python that built the wheel (``pip3.10``, ``easy_install-3.6``) are
+  made for the target's instead, as pip makes them (``mlenv.install.scripts.versioned``).
 - Two wheels may ship one path only with identical bytes (NVIDIA's ``-cu12`` wheels all ship
   ``nvidia/__init__.py``); the first wheel by file name owns it. Different bytes are an error.
 - Paths equal under case folding are refused: an archive of the environment may be unpacked on
