@@ -66,6 +66,12 @@ class Jumping(Repinning):
         self._reads: Callable[[str], tuple[str, ...]] = provider.reads
         # whether a requirement leaves out a release of its name
         self._narrows: Callable[[Any], bool] = provider.narrows
+        self._rooted: set[str] = set()  # the names the manifest asks for
+
+    def resolve(self, requirements: Iterable[Any], max_rounds: int) -> State[Any, Any, str]:
+        requirements = list(requirements)
+        self._rooted = {self._p.identify(r) for r in requirements}  # always asked for
+        return super().resolve(requirements, max_rounds)
 
     def _attempt_to_pin_criterion(self, name: str) -> list[Criterion[Any, Any]]:
         self._pinning = name
@@ -117,19 +123,21 @@ class Jumping(Repinning):
     def _askers(self, asked: Iterable[RequirementInformation[Any, Any]]) -> set[str]:
         """The pins among who asked that bear on the name asked for (``_bearers``)."""
         return _bearers(
-            (self._narrows(i.requirement), self._p.identify(i.parent))
+            (self._narrows(i.requirement), None if i.parent is None else self._p.identify(i.parent))
             for i in asked
-            if i.parent is not None
         )
 
     def _bearing(self, names: set[str], mapping: Mapping[str, Any]) -> set[str]:
-        """``names`` and every pin whose release depends on one of them, at any depth: one
-        walk up who depends on whom (a pass over every pin per link of a chain was cubic in a
-        300-package chain's depth, four times resolvelib's time a round)."""
-        dependents: defaultdict[str, list[tuple[bool, str]]] = defaultdict(list)
+        """``names`` and every pin whose release depends on one of them in a way that bears on
+        it (``_bearers``; the manifest asking counts), at any depth: one walk up who depends
+        on whom (a pass over every pin per link of a chain was cubic in a 300-package chain's
+        depth, four times resolvelib's time a round)."""
+        dependents: defaultdict[str, list[tuple[bool, str | None]]] = defaultdict(list)
         for name, candidate in mapping.items():
             for needed, narrows in self._needed(candidate).items():
                 dependents[needed].append((narrows, name))
+        for name in self._rooted:
+            dependents[name].append((False, None))
         found = set(names)
         todo = list(found)
         while todo:
@@ -149,15 +157,19 @@ class Jumping(Repinning):
         return needs
 
 
-def _bearers(asked: Iterable[tuple[bool, str]]) -> set[str]:
-    """Of the pins asking for a name (whether the requirement leaves out a release, who asked),
-    those that bear on a conflict over it: a requirement admitting every release cannot be why
-    the name has none left (twenty packages asking for any ``z`` while two pins fight over it
-    undid each of them, every combination of their versions), so only the ones leaving some
-    out; when none does, every one (undoing all of them drops the name)."""
+def _bearers(asked: Iterable[tuple[bool, str | None]]) -> set[str]:
+    """Of the pins asking for a name (whether the requirement leaves out a release, who asked:
+    None for the manifest), those that bear on a conflict over it. A requirement admitting
+    every release cannot be why the name has none left (twenty packages asking for any ``z``
+    while two pins fight over it undid each of them, every combination of their versions),
+    so only the pins leaving some out. When no asker does and the manifest does not ask, the
+    first pin listed (the oldest) does: while it stays, the name stays, whatever the others
+    do (every one undid each combination of their versions again)."""
     asked = list(asked)
-    narrowing = {name for narrows, name in asked if narrows}
-    return narrowing or {name for _, name in asked}
+    narrowing = {name for narrows, name in asked if narrows and name is not None}
+    if narrowing or any(narrows or name is None for narrows, name in asked):
+        return narrowing
+    return {name for _, name in asked[:1] if name is not None}
 
 
 class Stepwise(Jumping):
