@@ -19,13 +19,13 @@ they find nothing, the first search's account stands.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import ChainMap, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
 from resolvelib.resolvers import Criterion, RequirementsConflicted
-from resolvelib.structs import RequirementInformation, State
+from resolvelib.structs import RequirementInformation, State, build_iter_view
 
 from mlenv.cycles import Cycling, resolve_guarded
 from mlenv.repin import Repinning
@@ -44,7 +44,8 @@ class Jumping(Repinning):
     failing requirements are on and came from, the name being pinned and who limited it, the
     names whose requirements the provider matches their releases against, and why their
     releases were refused before: ``_blame``) or its release depends on one that
-    does. Undoing any other pin cannot help: trying every version of an unrelated package one
+    does, each through a requirement that leaves out a release (``_bearers``). Undoing any
+    other pin cannot help: trying every version of an unrelated package one
     by one multiplied the rounds by the product of their versions (three packages of 10
     versions between the pin at fault and the conflict: 2,000 rounds used up, a solvable
     world reported unsolvable).
@@ -59,21 +60,34 @@ class Jumping(Repinning):
         # each name, the names whose pins made its releases refused (kept: a wider account
         # only undoes more, one pin at a time)
         self._blame: defaultdict[str, set[str]] = defaultdict(set)
-        self._needs: dict[Any, frozenset[str]] = {}  # each pinned release's dependencies
+        # each pinned release's dependencies, and whether each leaves out a release
+        self._needs: dict[Any, dict[str, bool]] = {}
         # the names whose requirements the provider matches each name's releases against
         self._reads: Callable[[str], tuple[str, ...]] = provider.reads
+        # whether a requirement leaves out a release of its name
+        self._narrows: Callable[[Any], bool] = provider.narrows
+        self._rooted: set[str] = set()  # the names the manifest asks for
+
+    def resolve(self, requirements: Iterable[Any], max_rounds: int) -> State[Any, Any, str]:
+        requirements = list(requirements)
+        self._rooted = {self._p.identify(r) for r in requirements}  # always asked for
+        return super().resolve(requirements, max_rounds)
 
     def _attempt_to_pin_criterion(self, name: str) -> list[Criterion[Any, Any]]:
         self._pinning = name
         return super()._attempt_to_pin_criterion(name)
 
     def _backjump(self, causes: list[RequirementInformation[Any, Any]]) -> bool:
-        # The top state failed to pin; below it, the state of the newest pin.
-        names = {self._p.identify(c.requirement) for c in causes}
-        names |= {self._p.identify(c.parent) for c in causes if c.parent is not None}
+        # The top state failed to pin; below it, the state of the newest pin. The failed
+        # criteria (``causes``) hold what the pin would have added: who asked for their names.
+        asked: defaultdict[str, list[RequirementInformation[Any, Any]]] = defaultdict(list)
+        for cause in causes:
+            asked[self._p.identify(cause.requirement)].append(cause)
+        failed = {key: Criterion(build_iter_view(()), infos, []) for key, infos in asked.items()}
+        names = set(failed).union(*map(self._askers, asked.values()))
         if self._pinning is not None:
             names.add(self._pinning)
-        at_fault = self._account(names, self.state.criteria)
+        at_fault = self._account(names, ChainMap(failed, self.state.criteria))
         while len(self._states) >= 3:
             del self._states[-1]
             undone = self._states.pop()
@@ -97,42 +111,65 @@ class Jumping(Repinning):
 
     def _account(self, names: set[str], criteria: Mapping[str, Criterion[Any, Any]]) -> set[str]:
         """``names``, the names whose requirements limit their releases (``b`` for ``b[x]``:
-        the provider's ``reads``), who asked for each, and why releases of each were refused
-        before."""
+        the provider's ``reads``), who asked for each in a way that bears on it
+        (``_bearers``), and why releases of each were refused before."""
         found = {key for name in names for key in self._reads(name)}
         for name in set(found):
             found |= self._blame.get(name, set())
             if name in criteria:
-                found |= {
-                    self._p.identify(i.parent)
-                    for i in criteria[name].information
-                    if i.parent is not None
-                }
+                found |= self._askers(criteria[name].information)
         return found
 
+    def _askers(self, asked: Iterable[RequirementInformation[Any, Any]]) -> set[str]:
+        """The pins among who asked that bear on the name asked for (``_bearers``)."""
+        return _bearers(
+            (self._narrows(i.requirement), None if i.parent is None else self._p.identify(i.parent))
+            for i in asked
+        )
+
     def _bearing(self, names: set[str], mapping: Mapping[str, Any]) -> set[str]:
-        """``names`` and every pin whose release depends on one of them, at any depth: one
-        walk up who depends on whom (a pass over every pin per link of a chain was cubic in a
-        300-package chain's depth, four times resolvelib's time a round)."""
-        dependents: defaultdict[str, list[str]] = defaultdict(list)
+        """``names`` and every pin whose release depends on one of them in a way that bears on
+        it (``_bearers``; the manifest asking counts), at any depth: one walk up who depends
+        on whom (a pass over every pin per link of a chain was cubic in a 300-package chain's
+        depth, four times resolvelib's time a round)."""
+        dependents: defaultdict[str, list[tuple[bool, str | None]]] = defaultdict(list)
         for name, candidate in mapping.items():
-            for needed in self._needed(candidate):
-                dependents[needed].append(name)
+            for needed, narrows in self._needed(candidate).items():
+                dependents[needed].append((narrows, name))
+        for name in self._rooted:
+            dependents[name].append((False, None))
         found = set(names)
         todo = list(found)
         while todo:
-            for name in dependents.get(todo.pop(), ()):
-                if name not in found:
-                    found.add(name)
-                    todo.append(name)
+            for name in _bearers(dependents.get(todo.pop(), ())) - found:
+                found.add(name)
+                todo.append(name)
         return found
 
-    def _needed(self, candidate: Any) -> frozenset[str]:
+    def _needed(self, candidate: Any) -> dict[str, bool]:
         needs = self._needs.get(candidate)
         if needs is None:
-            needs = frozenset(self._p.identify(d) for d in self._p.get_dependencies(candidate))
+            needs = {}
+            for dependency in self._p.get_dependencies(candidate):
+                key = self._p.identify(dependency)
+                needs[key] = needs.get(key, False) or self._narrows(dependency)
             self._needs[candidate] = needs
         return needs
+
+
+def _bearers(asked: Iterable[tuple[bool, str | None]]) -> set[str]:
+    """Of the pins asking for a name (whether the requirement leaves out a release, who asked:
+    None for the manifest), those that bear on a conflict over it. A requirement admitting
+    every release cannot be why the name has none left (twenty packages asking for any ``z``
+    while two pins fight over it undid each of them, every combination of their versions),
+    so only the pins leaving some out. When no asker does and the manifest does not ask, the
+    first pin listed (the oldest) does: while it stays, the name stays, whatever the others
+    do (every one undid each combination of their versions again)."""
+    asked = list(asked)
+    narrowing = {name for narrows, name in asked if narrows and name is not None}
+    if narrowing or any(narrows or name is None for narrows, name in asked):
+        return narrowing
+    return {name for _, name in asked[:1] if name is not None}
 
 
 class Stepwise(Jumping):

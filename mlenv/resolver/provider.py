@@ -72,6 +72,7 @@ class _Provider(_Dependencies, AbstractProvider[Req, Candidate, str]):
         self.required_by = defaultdict(list)
         self.dependencies = {}
         self._satisfied: dict[tuple[int, Version], tuple[Req, bool]] = {}
+        self._narrowing: dict[int, tuple[Req, bool]] = {}
         self._extra_sets: dict[NormalizedName, set[frozenset[str]]] = defaultdict(set)
         self._parsed = {}
         # (name, version) -> why its METADATA's Requires-Python refuses the target, or None
@@ -205,4 +206,16 @@ class _Provider(_Dependencies, AbstractProvider[Req, Candidate, str]):
             self._spend(len(requirement.specifier), candidate.name)
             verdict = requirement.specifier.contains(candidate.version, prereleases=True)
             known = self._satisfied[key] = (requirement, verdict)
+        return known[1]
+
+    def narrows(self, requirement: Req) -> bool:
+        """Whether ``requirement`` leaves out a release of its project (``mlenv.backtrack``: one
+        admitting every release cannot be why a conflict over the project left it none).
+        Memoized by identity as ``is_satisfied_by`` is; a release withdrawn later only makes
+        a kept "it does" err on the side that undoes more."""
+        known = self._narrowing.get(id(requirement))
+        if known is None:
+            releases = self._candidates(requirement.name)
+            verdict = not all(self.is_satisfied_by(requirement, c) for c in releases)
+            known = self._narrowing[id(requirement)] = (requirement, verdict)
         return known[1]

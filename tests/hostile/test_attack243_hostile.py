@@ -91,7 +91,7 @@ def _reads_against_one_pass(monkeypatch: pytest.MonkeyPatch) -> tuple[int, int]:
         counts["pins"] += len(mapping)
         return bearing(self, names, mapping)
 
-    def counted_needed(self: backtrack.Jumping, candidate: Any) -> frozenset[str]:
+    def counted_needed(self: backtrack.Jumping, candidate: Any) -> dict[str, bool]:
         counts["reads"] += 1
         return needed(self, candidate)
 

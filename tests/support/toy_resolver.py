@@ -47,6 +47,11 @@ class ToyProvider(AbstractProvider[Need, Release, str]):
     def reads(self, identifier: str) -> tuple[str, ...]:
         return (identifier,)
 
+    def narrows(self, requirement: Need) -> bool:
+        return requirement.versions is not None and not set(self.world[requirement.name]) <= (
+            requirement.versions
+        )
+
     def find_matches(
         self,
         identifier: str,
