@@ -27,7 +27,8 @@ from packaging.specifiers import SpecifierSet
 
 from mlenv.importers.core import ImportFileError
 from mlenv.importers.files import import_file
-from mlenv.importers.pins import conflicting_pins
+from mlenv.importers.pins import clashes, conflicting_pins
+from mlenv.target import Target
 from tests.support.cli import run_mlenv
 
 pytestmark = pytest.mark.hostile
@@ -68,6 +69,20 @@ def test_a_pin_colliding_for_the_manifests_python_only_is_refused_for_that_manif
     written = run_mlenv(["init", "--from", "requirements.txt", "--python", "3.12"], tmp_path)
     assert written.returncode == 0, written.stderr
     assert "numpy==2.1.0" in (tmp_path / "mlenv.toml").read_text()
+
+
+def test_a_pin_colliding_with_two_per_machine_pins_is_refused_on_either_machine() -> None:
+    """Each machine's collision is kept, not only the first found: an aarch64 manifest is
+    refused too, naming the aarch64 line."""
+    read = [
+        ("r:1", Requirement("numpy==1.26.4; platform_machine == 'x86_64'")),
+        ("r:2", Requirement("numpy==1.24.4; platform_machine == 'aarch64'")),
+        ("r:3", Requirement("numpy==2.1.0")),
+    ]
+    collisions = conflicting_pins(read)
+    for platform, line in (("linux-64", "r:1"), ("linux-aarch64", "r:2")):
+        (problem,) = clashes(collisions, [Target(platform, "3.11")])
+        assert problem.where == "r:3" and f"at {line}:" in problem.message
 
 
 def test_a_uv_constraint_no_pinned_dependency_meets_is_refused(tmp_path: Path) -> None:
