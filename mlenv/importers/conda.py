@@ -188,10 +188,11 @@ def read_environment_yml(path: Path) -> Imported:
                        "add channels: [conda-forge]")  # fmt: skip
     if data.get("variables"):
         collector.notes.append(f"{path}: variables are not imported; set them in your image")
-    collector.check(str(path))
+    collisions = collector.check(str(path))
     # what the pip: lines set (indexes, -c constraints, --pre) stays as they set it
     return replace(
         result,
+        collisions=collisions,
         conda=tuple(conda),
         python=python,
         python_range=python_range,

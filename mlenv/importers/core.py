@@ -20,7 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
 from mlenv.importers.options import RELEASE_CONTROLS, option_pairs, pip_order, release_control
-from mlenv.importers.pins import conflicting_pins, constraint_extras
+from mlenv.importers.pins import Collision, certain, conflicting_pins, constraint_extras
 from mlenv.importers.places import exists
 from mlenv.importers.text import (
     HintedError,
@@ -83,6 +83,7 @@ class Imported:
     driver_cuda: tuple[str, str] | None = None  # (where, the CUDA the machines' driver runs)
     notes: tuple[str, ...] = ()
     name: str | None = None  # the project's own name ([project] or Poetry's), as written
+    collisions: tuple[Collision, ...] = ()  # pins no version meets on some targets only
 
 
 @dataclass
@@ -97,17 +98,21 @@ class _Collector:
     def fail(self, where: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(where, message, hint))
 
-    def check(self, source: str) -> None:
+    def check(self, source: str) -> tuple[Collision, ...]:
         """Raise the problems found so far, with one project pinned twice so that no version
-        is both: every format's requirements are read by ``_requirement_line`` into ``read``,
-        so a pyproject, environment.yml or pixi.toml pair is refused as a requirements file's."""
-        self.problems += conflicting_pins(self.read)
+        is both on any target: every format's requirements are read by ``_requirement_line``
+        into ``read``, so a pyproject, environment.yml or pixi.toml pair is refused as a
+        requirements file's. The pairs that collide on some targets only are returned, for
+        the manifest's targets to judge (``Imported.collisions``)."""
+        collisions = conflicting_pins(self.read)
+        self.problems += certain(collisions)
         if self.problems:
             raise ImportFileError(
                 f"{source}: {len(self.problems)} requirement(s) mlenv cannot express; "
                 "nothing was written",
                 self.problems,
             )
+        return tuple(collisions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,8 +124,8 @@ def read_requirements(path: Path, roots: Sequence[Path] = ()) -> Imported:
     places = dict.fromkeys(Path(os.path.normpath(r.absolute())) for r in (top, *roots))
     collector = _Collector(roots=tuple(places))
     result = _requirements(path, collector, (), Imported())
-    collector.check(str(path))
-    return replace(result, notes=tuple(dict.fromkeys(collector.notes)))
+    collisions = collector.check(str(path))
+    return replace(result, notes=tuple(dict.fromkeys(collector.notes)), collisions=collisions)
 
 
 def _requirements(

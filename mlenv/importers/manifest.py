@@ -23,9 +23,11 @@ from mlenv.cuda.matrix import min_driver
 from mlenv.cuda.tags import CudaNeed, extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.importers.conda import conda_parts
-from mlenv.importers.core import Imported
+from mlenv.importers.core import Imported, ImportFileError
+from mlenv.importers.pins import clashes
 from mlenv.manifest_read import loads
 from mlenv.manifest_requirements import once
+from mlenv.target import Target
 from mlenv.templates import starter_manifest
 
 _PYTORCH_INDEX = re.compile(r"download\.pytorch\.org/whl/cu(?P<major>\d{2})(?P<minor>\d)/?$")
@@ -143,7 +145,11 @@ def manifest_text(
         conda["dependencies"] = [_quoted(spec) for spec in dict.fromkeys(imported.conda)]
         doc["conda"] = conda
     text = tomlkit.dumps(doc)
-    loads(text, source)
+    targets = Target.for_environment(loads(text, source).environment)
+    if refused := clashes(imported.collisions, targets):  # known only now: the Python chosen
+        raise ImportFileError(
+            f"{source}: {len(refused)} requirement(s) contradict another on its targets", refused
+        )
     return text
 
 

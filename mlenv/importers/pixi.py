@@ -262,7 +262,7 @@ def read_pixi(
     if mode is not None and (not isinstance(mode, str) or mode not in TOOL_MODES):
         where = f"{path}: [{title}pypi-options] prerelease-mode"
         collector.fail(where, f"{mode!r} has no mlenv equivalent", TOOL_MODE_HINT)
-    collector.check(str(path))
+    collisions = collector.check(str(path))
     return Imported(
         pypi=tuple(dict.fromkeys(found.pypi)),
         conda=tuple(dict.fromkeys(found.conda)),
@@ -280,6 +280,7 @@ def read_pixi(
         glibc=machines.glibc,
         driver_cuda=machines.cuda,
         notes=tuple(dict.fromkeys(collector.notes)),
+        collisions=collisions,
         name=workspace["name"] if isinstance(workspace.get("name"), str) else None,
     )
 

@@ -24,7 +24,7 @@ from mlenv.importers.poetry_constraints import (
     post_release_gaps,
     translate,
 )
-from mlenv.importers.uv import MARKER_ERRORS, on_targets, target_split
+from mlenv.importers.targets import MARKER_ERRORS, on_targets, target_split
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, enforce
 
 _UNREADABLE = {"git", "path", "url", "source", "develop"}  # "source": explicit_source

@@ -107,7 +107,7 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
         links += [found for found in locations if "://" not in found and found not in links]
         index = locations[0] if len(locations) == 1 and "://" in locations[0] else ""
         entries.setdefault(canonicalize_name(package.name), []).append(index)
-    collector.check(str(path))
+    collisions = collector.check(str(path))
     indexes = list(dict.fromkeys(index for found in entries.values() for index in found if index))
     default = _default_index(entries)
     sources = {} if default is None else explicit_sources(entries, default)
@@ -130,6 +130,7 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
         find_links=tuple(links),
         sources=tuple(sorted(sources.items())),
         notes=tuple(notes),
+        collisions=collisions,
     )
 
 

@@ -160,7 +160,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     if pinned:
         result = replace(result, sources=tuple(sorted(dict(pinned).items())))
     result = uv_indexes(tool.get("uv"), result, path, collector, chosen)
-    collector.check(str(path))
+    result = replace(result, collisions=collector.check(str(path)))
     if pixi.get("workspace") or pixi.get("project"):
         result = _with_pixi(result, read_pixi(path, [g for g in asked if g in pixi_groups],
                                               pixi, "tool.pixi.", collector.read))  # fmt: skip

@@ -30,17 +30,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.importers.core import _PYPI, Imported, _Collector
 from mlenv.importers.options import TOOL_MODE_HINT
 from mlenv.importers.places import unslashed
+from mlenv.importers.targets import MARKER_ERRORS, TARGETS, on_targets, target_split
 from mlenv.inputs import TOOL_MODES, UV_STRATEGIES, index_order, manifest_indexes
 from mlenv.instants import CUTOFF_HINT, cutoff_problem
 from mlenv.manifest import PYTHON_MINORS
 from mlenv.manifest_requirements import constraint_problem, requirement_problem
+from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.platforms import PLATFORMS
 from mlenv.target import Target
 
@@ -68,10 +70,13 @@ def uv_indexes(
     where = f"{path}: [tool.uv]"
     bounds = _texts(uv, "constraint-dependencies", where, collector, constraint_problem)
     replacing = _texts(uv, "override-dependencies", where, collector, requirement_problem)
+    # a constraint no pinned dependency meets is refused as a -c line is (pins.conflicting_pins);
+    # an override replaces the requirements it names, so it contradicts none
+    collector.read += [(at, parsed_requirement(text)) for at, text in bounds]
     result = replace(  # uv's constraints and overrides are mlenv's
         result,
-        constraints=(*result.constraints, *bounds),
-        overrides=(*result.overrides, *replacing),
+        constraints=(*result.constraints, *(text for _, text in bounds)),
+        overrides=(*result.overrides, *(text for _, text in replacing)),
     )
     listed = uv.get("index") or []
     if not isinstance(listed, list):  # `index = true` or one table: uv refuses the file too
@@ -121,17 +126,21 @@ def _texts(
     where: str,
     collector: _Collector,
     problem: Callable[[str], str | None],
-) -> tuple[str, ...]:
-    """uv's array of requirements ``key``, each judged here (named in the file read, not in
-    the manifest not yet written)."""
+) -> list[tuple[str, str]]:
+    """uv's array of requirements ``key`` that are requirements, each with its place; the
+    others are problems named in the file read, not in the manifest not yet written."""
     listed = uv.get(key) or []
     if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
         collector.fail(f"{where} {key}", "is not an array of strings")
-        return ()
+        return []
+    kept: list[tuple[str, str]] = []
     for position, text in enumerate(listed):
+        at = f"{where} {key}[{position}]"
         if (said := problem(text)) is not None:
-            collector.fail(f"{where} {key}[{position}]", f"{text!r}: {said}")
-    return tuple(listed)
+            collector.fail(at, f"{text!r}: {said}")
+        else:
+            kept.append((at, text))
+    return kept
 
 
 def _prerelease(mode: object, where: str, collector: _Collector, result: Imported) -> Imported:
@@ -165,7 +174,7 @@ def _environments(
     chosen = tuple(n for n in allowed if n == allowed[0] or any(t.platform == n for t in required))
     if chosen != tuple(names[:1]):
         result = replace(result, platforms=chosen)
-    pythons = {target.python for target in held or _TARGETS}
+    pythons = {target.python for target in held or TARGETS}
     admitted = [minor for minor in PYTHON_MINORS if minor in pythons]
     if admitted and len(admitted) < len(PYTHON_MINORS):  # as a floor when it is one
         top = list(PYTHON_MINORS[-len(admitted) :]) == admitted
@@ -200,9 +209,7 @@ def _exclude_newer(value: object, where: str, collector: _Collector, result: Imp
     return replace(result, exclude_newer=str(value))
 
 
-_TARGETS = tuple(Target(p.name, python) for p in PLATFORMS for python in PYTHON_MINORS)
 _INDEX_KEYS = frozenset({"index", "marker", "extra", "group"})
-MARKER_ERRORS = (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName)
 
 
 def _sources(
@@ -320,7 +327,7 @@ def _verdict(
     """The targets on which ``entry`` holds and those on which it does not; ``None`` (and a
     problem) for a marker that is not PEP 508."""
     if not isinstance(entry, dict):
-        return list(_TARGETS), []
+        return list(TARGETS), []
     chosen = all(
         (kind, canonicalize_name(str(entry[kind]))) in asked
         for kind in ("extra", "group")
@@ -336,17 +343,6 @@ def _verdict(
             "write it as uv's docs do, e.g. marker = \"sys_platform == 'linux'\"",
         )
         return None
-
-
-def on_targets(marker: Marker | None, chosen: bool = True) -> tuple[list[Target], list[Target]]:
-    """mlenv's targets (every platform by every Python minor) on which ``marker`` holds, and
-    those on which it does not: where uv's and Poetry's per-platform sources are judged."""
-    true: list[Target] = []
-    false: list[Target] = []
-    for target in _TARGETS:
-        holds = chosen and (marker is None or marker.evaluate(dict(target.markers)))
-        (true if holds else false).append(target)
-    return true, false
 
 
 def _is_index(entry: Any) -> bool:
@@ -366,14 +362,3 @@ def _named(entry: Any) -> str:
     if isinstance(entry, dict) and "index" in entry:
         return f"the index {entry['index']!r}"
     return repr(entry)
-
-
-def target_split(true: list[Target], false: list[Target]) -> str:
-    """Which of mlenv's targets a condition holds on, in the fewest words that say it."""
-    for attribute, label in (("platform", "on "), ("python", "for Python ")):
-        yes = list(dict.fromkeys(getattr(target, attribute) for target in true))
-        no = list(dict.fromkeys(getattr(target, attribute) for target in false))
-        if not set(yes) & set(no):
-            return f"true {label}{', '.join(yes)} and false {label}{', '.join(no)}"
-    pairs = ", ".join(f"{target.platform} Python {target.python}" for target in true)
-    return f"true on {pairs} only"

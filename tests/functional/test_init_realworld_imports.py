@@ -200,7 +200,9 @@ def test_pixi_pyproject_keeps_the_cuda_index_of_torch(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_git_and_url_requirements_are_refused_by_line(tmp_path: Path, relative: str) -> None:
     """A requirement taken from git or a wheel URL cannot be locked: exit 1, nothing
-    written, each such line named with a hint, and no other line blamed."""
+    written, each such line named with a hint, and no other line blamed but one no version
+    meets beside its constraint (TensorRT-LLM's ``numpy<2`` under ``-c`` ``numpy>=2.0.0,<2.4``,
+    which pip refuses too)."""
     said = read_pip(DATA / relative)
     direct = said.direct_references()
     assert direct
@@ -208,7 +210,11 @@ def test_git_and_url_requirements_are_refused_by_line(tmp_path: Path, relative: 
     assert (code, manifest) == (1, {}), output
     assert "nothing was written" in output and "hint:" in output
     blamed = [line.split(": ")[0].strip() for line in output.splitlines()[1:] if ".txt:" in line]
-    assert blamed == [where for where, _ in direct]
+    assert blamed == [where for where, _ in direct] + _CONTRADICTED.get(relative, [])
+
+
+# lines a constraint leaves no version of, blamed after the direct references
+_CONTRADICTED = {"trtllm/requirements.txt": ["requirements.txt:10"]}
 
 
 @pytest.mark.parametrize(
