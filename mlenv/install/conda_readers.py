@@ -260,6 +260,10 @@ def ambiguity(member: tarfile.TarInfo) -> str | None:
         return "has an extension header without ustar or GNU magic (the tar crate skips it)"
     if tarfile.SOLARIS_XHDTYPE in headers:
         return "has a Solaris PAX extension header ('X', which the tar crate skips)"
+    if member.type == tarfile.GNUTYPE_SPARSE:
+        # tarfile expands any sparse map; the tar crate only one whose blocks before the last
+        # are 512-byte aligned and in order, and it failed the install as a bad package cache
+        return "is a sparse file (an old GNU 'S' header), which tar readers expand differently"
     if any(key.startswith("GNU.sparse.") for key in pax):
         # tarfile takes a name and size from GNU.sparse.name/size/realsize and expands a
         # sparse map; the tar crate ignores every GNU.sparse record and writes the data as is.

@@ -17,7 +17,16 @@ dependency order did not see the edge (``conda.export._dependency_order``).
 
 from __future__ import annotations
 
+import bz2
+import hashlib
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,8 +34,10 @@ from mlenv.conda.export import explicit_spec
 from mlenv.conda.records import channel_key, public_url
 from mlenv.cuda.needs import conda_need
 from mlenv.redaction import redact, redact_urls
+from tests.support.conda_channel import assert_install_refuses
 from tests.support.locks import conda_record
 from tests.support.rattler_specs import rattler_channels
+from tests.support.raw_tars import padded, plain_member
 
 pytestmark = pytest.mark.hostile
 
@@ -164,3 +175,85 @@ def test_the_explicit_export_puts_a_mixed_case_dependency_first() -> None:
     lines = explicit_spec(records, "linux-64").splitlines()
     order = [line.rsplit("/", 1)[1].split("-2.5.1")[0] for line in lines if "://" in line]
     assert order == ["zlib", "pytorch-cuda", "aaa"]
+
+
+# --- sparse tar members ----------------------------------------------------------------------
+
+_BLOCK = 512
+
+
+def _sparse(name: str, chunks: list[tuple[int, bytes]], real_size: int) -> bytes:
+    """An old-GNU sparse member: its header's map (offset, length of each stored chunk) and
+    real size, then the chunks stored back to back."""
+    stored = b"".join(data for _, data in chunks)
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.mode = tarfile.GNUTYPE_SPARSE, len(stored), 0o644
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT)[:_BLOCK])
+    fields = [value for offset, data in chunks for value in (offset, len(data))] + [real_size]
+    at = [386 + 12 * k for k in range(len(fields) - 1)] + [483]
+    for start, value in zip(at, fields, strict=True):
+        header[start : start + 12] = b"%011o\0" % value
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header) + padded(stored)
+
+
+def _expanded(chunks: list[tuple[int, bytes]], real_size: int) -> bytes:
+    out = bytearray(real_size)
+    for offset, data in chunks:
+        out[offset : offset + len(data)] = data
+    return bytes(out)
+
+
+def _tar(*members: bytes) -> bytes:
+    return b"".join(members) + b"\0" * (2 * _BLOCK)
+
+
+def _info(sparse: str, data: bytes) -> list[bytes]:
+    index = {"name": "sparsy", "version": "1.0", "build": "0", "depends": [],
+             "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
+    entry = {"_path": "lib/s", "path_type": "hardlink",
+             "sha256": hashlib.sha256(data).hexdigest(), "size_in_bytes": len(data)}  # fmt: skip
+    paths = json.dumps({"paths": [entry], "paths_version": 1}).encode()
+    members = {"info/files": b"lib/s\n", "info/index.json": json.dumps(index).encode(),
+               "info/paths.json": paths}  # fmt: skip
+    return [
+        _sparse(name, [(0, data)], len(data)) if name == sparse else plain_member(name, data)
+        for name, data in members.items()
+    ]
+
+
+# aligned blocks in order, which both readers expand alike, and a map only tarfile takes
+_MAPS = [
+    ([(0, b"A" * _BLOCK), (8 * _BLOCK, b"B" * _BLOCK)], 9 * _BLOCK),
+    ([(0, b"AAAA"), (8192, b"BBBB")], 8196),
+]
+
+
+@pytest.mark.parametrize(("chunks", "real_size"), _MAPS)
+@pytest.mark.parametrize("where", ["tar.bz2", "pkg", "info"])
+def test_a_sparse_member_is_refused_naming_package_and_member(
+    tmp_path: Path, where: str, chunks: list[tuple[int, bytes]], real_size: int
+) -> None:
+    """Before: the vetting expanded it as tarfile does; rattler refused the second map as a
+    broken package cache (or, aligned, installed it: two readers, one bytes by luck)."""
+    data = _expanded(chunks, real_size)
+    sparse = "info/paths.json" if where == "info" else "lib/s"
+    payload = (
+        plain_member("lib/s", data) if where == "info" else _sparse("lib/s", chunks, real_size)
+    )
+    info = _info(sparse, data)
+    stem = "sparsy-1.0-0"
+    if where == "tar.bz2":
+        path = tmp_path / f"{stem}.tar.bz2"
+        path.write_bytes(bz2.compress(_tar(*info, payload)))
+    else:
+        path = tmp_path / f"{stem}.conda"
+        out = io.BytesIO()
+        zstd = zstandard.ZstdCompressor().compress
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("metadata.json", b'{"conda_pkg_format_version": 2}')
+            archive.writestr(f"info-{stem}.tar.zst", zstd(_tar(*info)))
+            archive.writestr(f"pkg-{stem}.tar.zst", zstd(_tar(payload)))
+        path.write_bytes(out.getvalue())
+    assert_install_refuses(path, rf"{path.name}: member '{sparse}' is a sparse file")
