@@ -31,10 +31,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.conda.export import explicit_spec
+from mlenv.conda.install import install
 from mlenv.conda.records import channel_key, public_url
+from mlenv.conda.solve import from_repodata
 from mlenv.cuda.needs import conda_need
 from mlenv.redaction import redact, redact_urls
-from tests.support.conda_channel import assert_install_refuses
+from mlenv.report import MemoryReporter
+from tests.support.conda_channel import (
+    assert_install_refuses,
+    build_conda_package,
+    repodata_record,
+)
 from tests.support.locks import conda_record
 from tests.support.rattler_specs import rattler_channels
 from tests.support.raw_tars import padded, plain_member
@@ -257,3 +264,51 @@ def test_a_sparse_member_is_refused_naming_package_and_member(
             archive.writestr(f"pkg-{stem}.tar.zst", zstd(_tar(payload)))
         path.write_bytes(out.getvalue())
     assert_install_refuses(path, rf"{path.name}: member '{sparse}' is a sparse file")
+
+
+# --- zip64 .conda entries ----------------------------------------------------------------------
+
+
+def _zip64_conda(tmp_path: Path) -> Path:
+    """A small ``.conda`` whose every entry's local header carries zip64 sizes."""
+    name, data = build_conda_package(
+        "zsixty", "1.0", "0", files={"lib/a.txt": b"hello\n"}, fmt="conda"
+    )
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive,
+    ):
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, info.date_time)
+            with archive.open(entry, "w", force_zip64=True) as member:
+                member.write(source.read(info))
+    path = tmp_path / name
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def test_a_small_zip64_conda_installs(tmp_path: Path) -> None:
+    """Before: refused as a local header the central directory contradicts."""
+    path = _zip64_conda(tmp_path)
+    record = from_repodata(
+        repodata_record(path.name, path.read_bytes()),
+        channel=tmp_path.as_uri(), filename=path.name, url=path.as_uri(),
+    )  # fmt: skip
+    stage = tmp_path / "stage"
+    install(
+        [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
+        platform="linux-64", reporter=MemoryReporter(),
+    )  # fmt: skip
+    assert (stage / "lib/a.txt").read_bytes() == b"hello\n"
+
+
+def test_a_zip64_field_sizing_an_entry_otherwise_is_refused(tmp_path: Path) -> None:
+    """The zip64 field is read, not trusted: one naming more bytes than the directory (a
+    streaming reader would take the next entry's header into this one) is refused."""
+    path = _zip64_conda(tmp_path)
+    data = bytearray(path.read_bytes())
+    zip64 = data.index(b"\x01\x00\x10\x00")  # metadata.json's field: id 1, 16 bytes
+    data[zip64 + 12 : zip64 + 20] = (1 << 20).to_bytes(8, "little")  # its compressed size
+    path.write_bytes(bytes(data))
+    assert_install_refuses(path, "has a local header that is not what the zip's central")
