@@ -74,7 +74,8 @@ _PARAM_VALUE = LazyPattern(r"[\t\n\r]*[^&#;\s\"'<>]+(?:[\t\n\r]+[^&#;\s\"'<>]+)*
 # its ``?&;#`` and ``=`` encoded, its value up to the next encoded ``&``, ``;`` or ``#``.
 _ENCODED_PARAM = LazyPattern(r"%(?:3[Ff]|26|3[Bb]|23)([\w.\[\]-]+)%3[Dd]")
 _ENCODED_VALUE = LazyPattern(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})+")
-# anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
+# anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel, also after empty,
+# ``.`` and ``..`` names, which a URL parser drops (``//t/<token>``, ``/./t/<token>``)
 # (a tab or line break inside one or before it, which a URL reader drops, joins its pieces,
 # as does any other ``\s`` control or a blank but the space (a NBSP), which it keeps encoded
 # in the path; one space too where a piece after it runs up to the channel's '/'
@@ -86,7 +87,7 @@ _IN_SEGMENT = S_CONTROLS + WIDE_BLANK
 _GLUED_SEGMENT = rf"[{_IN_SEGMENT}]*[^/\s]+(?:[{_IN_SEGMENT}]+[^/\s]+)*(?: [^/\s]++(?=/))?"
 _PATH_TOKEN = LazyPattern(
     rf"(?P<head>(?::(?:{GLUE}*/){{2}}|{WEB_SCHEME}[/\\]+)(?:[^/\\\s]|{GLUE}){{1,300}}"
-    rf"/{GLUE}*t{GLUE}*/){_GLUED_SEGMENT}"
+    rf"/(?:(?:\.|%2[Ee]){{0,2}}/)*{GLUE}*t{GLUE}*/){_GLUED_SEGMENT}"
 )
 _TOKEN_SEGMENT = LazyPattern(_GLUED_SEGMENT)
 # HTTP authorization values that end up in a message or a traceback. A scheme is read without

@@ -6,7 +6,7 @@ import heapq
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from mlenv.conda.records import CondaRecord
+from mlenv.conda.records import CondaRecord, conda_name, spec_conda_name
 
 
 def _dependency_map(depends: Iterable[str]) -> dict[str, str]:
@@ -104,11 +104,15 @@ def explicit_spec(records: Sequence[CondaRecord], platform: str) -> str:
 
 
 def _dependency_order(records: Sequence[CondaRecord]) -> list[CondaRecord]:
-    """Topological order, ties by name; a cycle is broken at its first name."""
-    by_name = {record.name: record for record in records}
+    """Topological order, ties by name; a cycle is broken at its first name. Names are
+    compared as rattler matches them (``spec_conda_name``): a dependency on ``Pytorch-CUDA`` is
+    on the record ``pytorch-cuda``, which goes first."""
+    by_name = {conda_name(record.name): record for record in records}
     needs = {
-        record.name: {dep for dep in _dependency_map(record.depends) if dep in by_name}
-        - {record.name}
+        conda_name(record.name): {
+            dep for spec in record.depends if (dep := spec_conda_name(spec)) in by_name
+        }
+        - {conda_name(record.name)}
         for record in records
     }
     users: dict[str, set[str]] = {name: set() for name in by_name}

@@ -5,9 +5,9 @@ Light on purpose: the lock reader (and with it the no-op ``lock --check``) impor
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from mlenv.errors import MlenvError
@@ -67,6 +67,13 @@ def conda_name(name: str) -> str:
     and ``.`` stay apart, unlike PEP 503: conda-forge's ``typing-extensions`` is a metapackage
     depending on ``typing_extensions``, another package."""
     return name.lower()
+
+
+def spec_conda_name(spec: str) -> str:
+    """The package a conda match spec is about, as names are compared (``conda_name``): a
+    mirror's repodata may depend on ``Pytorch-CUDA``, which rattler solves as ``pytorch-cuda``;
+    "" when the spec names none."""
+    return conda_name(match_spec_name(spec) or "")
 
 
 # A bracketed key's value (``[version='>=12.4', build=*]``): quoted, or up to a comma or ']'.
@@ -142,43 +149,73 @@ _OTHER_ABI = LazyPattern(r"(?<![A-Za-z0-9])(?:cp3[0-9]+t|pypy[0-9]*(?:_pp[0-9]+)
 def other_abi(record: CondaRecord) -> str | None:
     """The ABI tag (``cp313t``, ``pypy310_pp73``) when a conda python is not a default CPython
     build, from its build string or its ``python_abi`` dependency; None for the default ABI."""
-    abi = [spec for spec in record.depends if match_spec_name(spec) == "python_abi"]
+    abi = [spec for spec in record.depends if spec_conda_name(spec) == "python_abi"]
     for text in (*abi, record.build):
         if found := _OTHER_ABI.search(text):
             return found[0]
     return None
 
 
-_TOKEN_RE = LazyPattern(r"^/t/[^/]+")
-
-
 def public_url(url: str) -> str:
-    """The URL without user:password@ or a leading anaconda.org ``/t/<token>`` segment. A
+    """The URL without user:password@ or a web URL's leading anaconda.org ``/t/<token>``
+    segment (a directory ``file:///t/x/chan`` was recorded as ``file:///chan``). A
     channel's directory (no scheme) is itself: a '#' or '?' there is part of its name, and the
     lock recorded ``./ch#1`` as ``./ch``, which every later command took as another channel."""
     if "://" not in url:
         return url
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, _TOKEN_RE.sub("", parts.path), "", ""))
+    path = parts.path if parts.scheme.lower() == "file" else _untokened(parts.path)
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def _untokened(path: str) -> str:
+    """``path`` without the token of a leading ``/t/<token>``, found where a URL parser finds
+    it, after empty names, ``.`` and ``..`` (``//t/X``, ``/./t/X``, ``/x/../t/X``): rattler
+    sends ``/./t/X/chan`` as ``/t/X/chan``, and the lock kept the token."""
+    names = _names(path)
+    if len(names) < 2 or unquote(names[0]) != "t":
+        return path
+    rest, tail = "/".join(names[2:]), "/" if path.endswith("/") else ""
+    return f"/{rest}{tail}" if rest else tail
+
+
+def _names(path: str) -> list[str]:
+    """The names of a URL's absolute ``path`` as a URL parser resolves them, which is how
+    rattler reads a channel (``/x/../chan``, ``/x/%2e%2e/chan`` and ``/chan//..`` are
+    ``/chan`` to it, a directory's ``..`` too, links or not), empty names dropped after."""
+    names: list[str] = []
+    for name in path.split("/")[1:]:
+        dots = unquote(name)
+        if dots == "..":
+            names = names[:-1]
+        elif dots != ".":
+            names.append(name)
+    return [name for name in names if name]
 
 
 def channel_key(channel: str) -> str:
     """``channel`` (a record's) as channels are compared like with like: a URL by its origin
-    (``origins.origin``: scheme and host in any case, a default port written or not), its
-    path's escapes read, no credentials or trailing ``/``; a directory as its file:// URL.
-    The relock byte rule keyed by spelling let ``HTTPS://Mirror.Example/chan`` serve other
-    bytes for a file the lock had pinned from ``https://mirror.example/chan``; a local
-    channel's spellings (``file:/p``, ``file://localhost/p``, ``/p//``) are one channel."""
-    channel = public_url(channel).rstrip("/")
+    (``origins.origin``: scheme and host in any case, a default port written or not, a host's
+    trailing dot, which names the same DNS host), no credentials, and its path's names as
+    rattler's URL parser resolves them (``_names``), escapes read; a directory as rattler
+    reads it, by ``posixpath.normpath``. The relock byte rule keyed by spelling let
+    ``HTTPS://Mirror.Example/chan`` serve other bytes for a file the lock had pinned from
+    ``https://mirror.example/chan``, and ``https://mirror.example/x/../chan`` or ``//chan``
+    likewise. A spelling read as one channel that a server may serve apart (``a%2Fb``) only
+    holds a file to the bytes pinned, never lets other bytes through."""
+    channel = public_url(channel)
     parts = urlsplit(channel)
+    path = unquote("".join(f"/{name}" for name in _names(parts.path)))
     if parts.scheme.lower() == "file" and parts.netloc.lower() in ("", "localhost"):
-        channel = unquote(parts.path)  # RFC 8089: file:/p, file:///p, file://localhost/p
-    if channel.startswith("/"):  # a directory is its file:// URL
-        channel = PurePosixPath(channel).as_uri()
-    if "://" not in channel:
-        return channel
-    from mlenv.net.origins import origin
+        return f"file://:0{path}"  # RFC 8089: file:/p, file:///p, file://localhost/p
+    if "://" in channel:
+        from mlenv.net.origins import origin
 
-    scheme, host, port = origin(channel)
-    return f"{scheme}://{host}:{port}{unquote(urlsplit(channel).path).rstrip('/')}"
+        scheme, host, port = origin(channel)
+        return f"{scheme}://{host.rstrip('.')}:{port}{path}"
+    if not channel.startswith("/"):
+        return channel  # a relative directory, as the manifest spells it
+    # rattler reads a directory as a path first: ``//`` is one '/' before ``..`` takes a name
+    names = [name for name in posixpath.normpath(channel).split("/") if name]
+    return "file://:0" + "".join(f"/{name}" for name in names)

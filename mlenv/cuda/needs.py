@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mlenv.conda.records import CondaRecord, match_spec_name
+from mlenv.conda.records import CondaRecord, spec_conda_name
 from mlenv.cuda.rules import PackageNeed
 from mlenv.cuda.tags import extract_conda
 from mlenv.platforms import by_name
@@ -47,10 +47,11 @@ def _machines(record: CondaRecord) -> tuple[str, ...]:
 
 def _from_pytorch(record: CondaRecord) -> bool:
     """Whether the record is PyTorch's build: from its channel under any label or case
-    (``pytorch/label/nightly``, ``PyTorch``), or depending on what only its builds do."""
+    (``pytorch/label/nightly``, ``PyTorch``), or depending on what only its builds do, in any
+    case (``Pytorch-CUDA``: ``spec_conda_name``)."""
     channel = record.channel.rstrip("/").split("/label/", 1)[0].rsplit("/", 1)[-1]
     return channel.lower() in _PYTORCH_CHANNELS or any(
-        match_spec_name(spec) in _PYTORCH_BUILDS for spec in record.depends
+        spec_conda_name(spec) in _PYTORCH_BUILDS for spec in record.depends
     )
 
 

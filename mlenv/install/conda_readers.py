@@ -10,6 +10,7 @@ import json
 import struct
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from typing import IO, Any
 
 from mlenv.install.safety import TAR_EXTENSIONS
@@ -52,8 +53,9 @@ def zip_layout_problem(archive: zipfile.ZipFile) -> tuple[str, str] | None:
         handle.seek(info.header_offset)
         fields = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size).ljust(_LOCAL_HEADER.size))
         signature, flags, method, compressed, size, name_length, extra_length = fields
-        name = handle.read(name_length)
-        if _UNICODE_PATH in _extra_ids(handle.read(extra_length)) | _extra_ids(info.extra):
+        name, extra = handle.read(name_length), handle.read(extra_length)
+        size, compressed = _zip64_sizes(size, compressed, extra)
+        if _UNICODE_PATH in _extra_ids(extra) | _extra_ids(info.extra):
             return (
                 info.orig_filename,
                 "carries an Info-ZIP Unicode Path field, which rattler's zip reader takes as the "
@@ -83,14 +85,36 @@ def zip_layout_problem(archive: zipfile.ZipFile) -> tuple[str, str] | None:
     return None
 
 
+_ZIP64 = 0x0001  # APPNOTE 4.5.3: the zip64 extended information extra field
+_ZIP64_MARK = 0xFFFFFFFF
+
+
+def _zip64_sizes(size: int, compressed: int, extra: bytes) -> tuple[int, int]:
+    """A local header's sizes, from its zip64 field when they are marked so: a zip64 entry of
+    any size is legal (zipfile's ``force_zip64``), and one under 4 GiB, read by its marks, was
+    refused as a local header the central directory contradicts. APPNOTE 4.5.3: a local
+    header's zip64 field holds both sizes, the uncompressed first."""
+    if _ZIP64_MARK not in (size, compressed):
+        return size, compressed
+    for record, data in _extra_records(extra):
+        if record == _ZIP64 and len(data) >= 16:
+            found: tuple[int, int] = struct.unpack_from("<QQ", data)
+            return found
+    return size, compressed  # marked, with no field to read: the comparison refuses it
+
+
 def _extra_ids(extra: bytes) -> set[int]:
-    """The ids of a zip extra field's records (a cut-short record ends the reading)."""
-    ids, at = set(), 0
+    """The ids of a zip extra field's records."""
+    return {record for record, _ in _extra_records(extra)}
+
+
+def _extra_records(extra: bytes) -> Iterator[tuple[int, bytes]]:
+    """A zip extra field's records, id and data (a cut-short record ends the reading)."""
+    at = 0
     while at + 4 <= len(extra):
         record, length = struct.unpack_from("<HH", extra, at)
-        ids.add(record)
+        yield record, extra[at + 4 : at + 4 + length]
         at += 4 + length
-    return ids
 
 
 class FirstBz2Stream(io.RawIOBase):
@@ -260,6 +284,10 @@ def ambiguity(member: tarfile.TarInfo) -> str | None:
         return "has an extension header without ustar or GNU magic (the tar crate skips it)"
     if tarfile.SOLARIS_XHDTYPE in headers:
         return "has a Solaris PAX extension header ('X', which the tar crate skips)"
+    if member.type == tarfile.GNUTYPE_SPARSE:
+        # tarfile expands any sparse map; the tar crate only one whose blocks before the last
+        # are 512-byte aligned and in order, and it failed the install as a bad package cache
+        return "is a sparse file (an old GNU 'S' header), which tar readers expand differently"
     if any(key.startswith("GNU.sparse.") for key in pax):
         # tarfile takes a name and size from GNU.sparse.name/size/realsize and expands a
         # sparse map; the tar crate ignores every GNU.sparse record and writes the data as is.

@@ -57,3 +57,21 @@ def rattler_orders(pairs: Sequence[tuple[str, str]]) -> list[int | None]:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return list(json.loads(done.stdout))
+
+
+_CHANNEL_SCRIPT = (
+    "import json, os, sys\n"
+    "from rattler import Channel\n"
+    "print(json.dumps([Channel(c).base_url for c in json.loads(sys.argv[1])]), flush=True)\n"
+    "os._exit(0)\n"
+)
+
+
+def rattler_channels(channels: Sequence[str]) -> dict[str, str]:
+    """The URL rattler's ``Channel`` reads each channel (a URL or an absolute directory) as,
+    by channel: what it then fetches ``<subdir>/repodata.json`` below."""
+    done = subprocess.run(
+        [sys.executable, "-c", _CHANNEL_SCRIPT, json.dumps(list(channels))],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(zip(channels, json.loads(done.stdout), strict=True))

@@ -108,7 +108,6 @@ UNUSED_BY_A_LOCK = {
         "_SPEC_BLANKS",
         "_OTHER_ABI",
         "_VERSION_TOKEN",
-        "_TOKEN_RE",
     ],
     "mlenv.index.wheelmeta": ["_CONTENT_RANGE"],
 }
