@@ -116,7 +116,9 @@ class Target:
         3.12, where "no wheel for the tags" hides that the release predates the target's
         Python. Empty otherwise."""
         platforms = {tag.platform for tag in self.tags}
-        found = {tag.interpreter for tag in tags if tag.platform in platforms}
+        major, minor = self.python_tuple[:2]
+        ours = {f"cp{major}{minor}", f"py{major}{minor}"}  # cp312-cp312d: another ABI, not Python
+        found = {t.interpreter for t in tags if t.platform in platforms} - ours
         return sorted(found, key=lambda name: (interpreter_order(name), name), reverse=True)
 
     @cached_property

@@ -27,8 +27,8 @@ from mlenv.target import Target, build_preference
 DISALLOWED = 'a pre-release ([pypi] prerelease = "disallow")'  # why _reject refused a file
 CONSTRAINED = "([pypi] constraints)"  # the end of _reject's reason for a constrained version
 SDIST_ONLY = "only an sdist (mlenv locks wheels only)"  # _reject's reason for a non-wheel
-OTHER_PYTHON = "built for another Python"  # the start of its reason for a wheel of another ABI
 NO_WHEEL = "no wheel for the target's tags"  # its reason for a wheel of another platform
+OTHER_PYTHON = f"{NO_WHEEL}: built for another Python"  # the start of another Python's reason
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 
 

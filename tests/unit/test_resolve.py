@@ -356,8 +356,9 @@ def test_a_release_with_wheels_for_older_pythons_only_says_so_and_names_the_fix(
     files.update([build_wheel("old", "2.0", tag="cp312-cp312-manylinux_2_17_x86_64")])
     with pytest.raises(ResolutionError) as info:
         lock(["old<2"], MemoryIndex("memory://a", files), Target("linux-64", "3.12", "2.28"))
-    assert "refused: 1.23.5: built for another Python (cp311), not CPython 3.12" in str(
-        info.value.message
+    assert (
+        "refused: 1.23.5: no wheel for the target's tags: built for another Python (cp311), "
+        "not CPython 3.12" in str(info.value.message)
     )
     assert (info.value.hint or "").startswith(
         "old: no release that fits has a wheel for CPython 3.12"

@@ -79,3 +79,15 @@ def test_equal_targets_share_their_tags_and_others_have_their_own() -> None:
     arm = Target("linux-aarch64", "3.11", "2.28").tags
     assert Tag("cp311", "cp311", "manylinux_2_28_aarch64") in arm
     assert Tag("cp311", "cp311", "manylinux_2_28_x86_64") not in arm
+
+
+def test_another_abi_of_the_targets_own_python_is_not_another_python() -> None:
+    """A debug or free-threaded build (cp312d, cp312t) on CPython 3.12 is the target's Python
+    with another ABI: saying "built for another Python (cp312), not CPython 3.12" misleads."""
+    target = Target("linux-64", "3.12", "2.28")
+    for abi in ("cp312d", "cp312t"):
+        assert target.other_python((Tag("cp312", abi, "manylinux_2_17_x86_64"),)) == []
+    newer = (Tag("cp313", "abi3", "manylinux_2_17_x86_64"), Tag("py313", "none", "any"))
+    assert target.other_python(newer) == ["py313", "cp313"]
+    older = (Tag("cp311", "cp311", "manylinux_2_17_x86_64"),)
+    assert target.other_python(older) == ["cp311"]
