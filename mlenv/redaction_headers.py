@@ -54,14 +54,14 @@ _HEADER_NAME = LazyPattern(
 _PAIR_OPEN = LazyPattern(r"\(b?\\?['\"]\Z")
 # A name is a credential header's only when, besides ``_SECRET_HEADER``, its last word is a
 # credential itself (token, secret, password, credentials, authorization, cookie, the key of an API,
-# an access, a subscription, an auth, a licence..., a session id, npm's ``_auth``) or it has a
-# custom header's ``X-``
+# an access, a subscription, an auth, a licence..., a session id, npm's ``_auth``, also as its
+# environment spells it, ``NPM_CONFIG__AUTH``) or it has a custom header's ``X-``
 # (``X-Registry-Auth``, ``x-api-key``): mlenv's own messages put project names before a colon or an
 # ``=``, bare or quoted (``google-auth: no version satisfies``, ``'flask-session': no wheel``,
 # conda's ``ssh-key=1.0``), and a project's last word may be ``auth``, ``key`` or ``session`` as a
 # header's may.
 _CREDENTIAL_END = LazyPattern(
-    r"x[-_][\w-]*|_auth|(?:[\w-]*[-_])?(?:pass|pin|pwd)"
+    r"x[-_][\w-]*|(?:[\w-]*_)?_auth|(?:[\w-]*[-_])?(?:pass|pin|pwd)"
     r"|[\w-]*?(?:token|secret|passw(?:or)?d|passphrase|passcode|credentials?|authorization|cookie"
     r"|(?:api|access|private|subscription|secret|signing|encryption|master|client|application"
     r"|auth|license|licence)"

@@ -106,6 +106,8 @@ _PASSWORD = "UzNjcmV0UHc5eFE3enJMb25n"  # base64 of S3cretPw9xQ7zrLong
         f"//registry.example/npm/:_auth={_LOGIN}",
         f"//registry.npmjs.org/:_authToken={SECRET}",
         f"//registry.npmjs.org/:_authToken = {SECRET}",
+        f"NPM_CONFIG__AUTH={_LOGIN}",
+        f"export npm_config__auth={_LOGIN}",
     ],
 )
 def test_an_npmrc_credential_is_hidden(npmrc: str) -> None:
