@@ -100,7 +100,10 @@ _TOKEN_SEGMENT = LazyPattern(_GLUED_SEGMENT)
 # A tab or a folded line (HTTP's obs-fold: CRLF, raw or escaped, then a blank) may stand
 # between a scheme and a value shown that looks like a credential. Prose wraps at a LF
 # (``Bearer`` then ``  NewConnectionError``): after a LF fold only a token's shape is one,
-# 16 characters or more, a digit among them (``_LOOKS_TOKEN``).
+# 16 characters or more, a digit among them (``_LOOKS_TOKEN``). Django REST framework's
+# ``Token`` scheme (``Token 9944b0...``, or ``TOKEN``) is prose's word too (``Token expired``):
+# only a value of a token's shape is one. Lowercase ``token`` is prose's (``invalid token
+# 3f...``) and GitHub's, as ``basic`` is: only a header's name hides its value.
 _LOOKS_SECRET = r"(?=[A-Za-z0-9._~+=-][a-z._~-]*[A-Z0-9+=])"
 _VALUE = r"[A-Za-z0-9._~+/=-]+"
 _LOOKS_TOKEN = r"(?=[A-Za-z0-9._~+/=-]{16})(?=[A-Za-z._~+/=-]*+[0-9])"
@@ -114,7 +117,8 @@ _FOLDED = (
 )
 _AUTH_VALUE = LazyPattern(r"(?P<scheme>\b(?:Basic|Bearer) +)" + _LOOKS_SECRET + _VALUE)
 _AUTH_VALUE_SHOWN = LazyPattern(
-    rf"(?P<scheme>\b(?:Basic|BASIC|(?i:bearer))(?: +|{_FOLDED})){_VALUE}"
+    rf"(?P<scheme>\b(?:Basic|BASIC|(?i:bearer))(?: +|{_FOLDED})"
+    rf"|\b(?:Token|TOKEN)(?: +|{_FOLDED}){_LOOKS_TOKEN}){_VALUE}"
 )
 # A command line's option that carries a credential (``--password=X``, ``--password:X``,
 # ``--token X``, quoted or not, or the next item of an argv list; a Windows tool's

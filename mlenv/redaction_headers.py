@@ -38,7 +38,8 @@ _SECRET_HEADER = LazyPattern(
 # "value"``, an escaped ``\"name\": ...``), a list of pairs (``('Name', 'value')``, a comma then a
 # quoted value), a bytes repr of a request (``...\r\nName: value\r\n``). The name starts the text or
 # follows a blank, a quote, an opening bracket, a comma or an escaped line break (or ``--header=``,
-# ``--env=``, ``--build-arg=``),
+# ``--env=``, ``--build-arg=``; npm's credential keys, ``_auth``, ``_authToken`` and
+# ``_password``, after an ``.npmrc`` scope's ``//host/:`` too),
 # never a URL's ``?&;#/``: a query parameter is judged by ``_SECRET_NAME``, and a URL's host and
 # path stay whole. It starts at a word's start (the look-behinds), so a scan never restarts inside a
 # word: linear. ``==`` is a comparison, never an assignment: a requirement (``google-auth==2.0`` in
@@ -46,19 +47,21 @@ _SECRET_HEADER = LazyPattern(
 # ``(b'name', ``; ``_PAIR_OPEN``): a list of strings (a manifest's ``["google-auth", "numpy"]``)
 # holds no pair.
 _HEADER_NAME = LazyPattern(
-    r"(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=)|(?<=env=)|(?<=-arg=))([A-Za-z][\w-]*)"
+    r"(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=)|(?<=env=)|(?<=-arg=)|(?<=/:)(?=_))"
+    r"([A-Za-z][\w-]*|_(?:authToken|auth|password)(?![\w-]))"
     r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?P<pair>,)(?=[ \t]*b?\\?['\"]))|[ \t]*(?::|=(?!=)))[ \t]*"
 )
 _PAIR_OPEN = LazyPattern(r"\(b?\\?['\"]\Z")
 # A name is a credential header's only when, besides ``_SECRET_HEADER``, its last word is a
 # credential itself (token, secret, password, credentials, authorization, cookie, the key of an API,
-# an access, a subscription, an auth, a licence..., a session id) or it has a custom header's ``X-``
+# an access, a subscription, an auth, a licence..., a session id, npm's ``_auth``, also as its
+# environment spells it, ``NPM_CONFIG__AUTH``) or it has a custom header's ``X-``
 # (``X-Registry-Auth``, ``x-api-key``): mlenv's own messages put project names before a colon or an
 # ``=``, bare or quoted (``google-auth: no version satisfies``, ``'flask-session': no wheel``,
 # conda's ``ssh-key=1.0``), and a project's last word may be ``auth``, ``key`` or ``session`` as a
 # header's may.
 _CREDENTIAL_END = LazyPattern(
-    r"x[-_][\w-]*|(?:[\w-]*[-_])?(?:pass|pin|pwd)"
+    r"x[-_][\w-]*|(?:[\w-]*_)?_auth|(?:[\w-]*[-_])?(?:pass|pin|pwd)"
     r"|[\w-]*?(?:token|secret|passw(?:or)?d|passphrase|passcode|credentials?|authorization|cookie"
     r"|(?:api|access|private|subscription|secret|signing|encryption|master|client|application"
     r"|auth|license|licence)"
@@ -94,7 +97,8 @@ _HEADER_VALUE = LazyPattern(
 # A value on the line after its name (YAML's ``Authorization:`` then an indented value, or a
 # block scalar's ``Authorization: |`` / ``>-`` then the value).
 _NEXT_LINE = LazyPattern(r"\r?\n[ \t]+(?P<bare>[^\r\n]+)")
-_BLOCK_SCALAR = LazyPattern(r"[|>][-+1-9]{0,2}[ \t]*")
+_SCALAR_HEAD = r"[|>][-+1-9]{0,2}[ \t]*"
+_BLOCK_SCALAR = LazyPattern(_SCALAR_HEAD)
 # A scheme alone on its line (``error: Authorization: Bearer`` then an indented line): the
 # credential is that line, whether or not the header starts its own (``_folded``).
 _SCHEME_ONLY = LazyPattern(r"(?:basic|bearer|token|digest|negotiate)[ \t]*", re.IGNORECASE)
@@ -135,8 +139,12 @@ def secret_headers(text: str) -> str:
 # ``user:password``. The bare name is prose's word (``auth: required``), so the value judges it.
 _ENCODED_LOGIN = LazyPattern(r"auth", re.IGNORECASE)
 # the value whole: it ends at a quote, a blank, a separator or the end (``auth: Optional[...``
-# is a type, not a login)
-_BASE64 = LazyPattern(r"[ \t]*(?:b?\\?['\"])?([A-Za-z0-9+/]{8,}={0,2})(?=\\?['\"]|[\s,;}]|$)")
+# is a type, not a login); on the next line, indented, after nothing or a YAML block scalar's
+# ``|`` or ``>-`` (as ``secret_headers`` reads a value there)
+_BASE64 = LazyPattern(
+    rf"[ \t]*(?:(?:{_SCALAR_HEAD})?\r?\n[ \t]+)?"
+    r"(?:b?\\?['\"])?([A-Za-z0-9+/]{8,}={0,2})(?=\\?['\"]|[\s,;}]|$)"
+)
 
 
 def _encoded_login(text: str, name: re.Match[str]) -> bool:

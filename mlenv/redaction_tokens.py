@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 import string
+import sys
 import unicodedata
 
 from mlenv.lazy_pattern import LazyPattern
@@ -17,21 +18,34 @@ from mlenv.lazy_pattern import LazyPattern
 # it (``%0A``, ``%C2%A0``, ``%E2%80%8B``), a NBSP, a soft hyphen (an invisible character past
 # Latin-1 is read as a control first: ``_INVISIBLE``), and a terminal's escape sequence: any
 # CSI (``\x1b[31m``, ``\x1b[38:5:196m``, ``\x1b[?25l``, C1's ``\x9b31m``, JSON's
-# ``\\u001b[31m``, a shell's ``\\033[0m``), an OSC 8 hyperlink's (``\x1b]8;;url\x1b\\``) or a
-# charset's (``tput sgr0``'s ``\x1b(B``). A terminal shows the token whole across each.
+# ``\\u001b[31m``, a shell's ``\\033[0m``), a control string whatever its length (an OSC 8
+# hyperlink's ``\x1b]8;;url\x1b\\``, a DCS ``\x1bP...``, SOS ``\x1bX``, PM ``\x1b^``, APC
+# ``\x1b_``, or their C1 forms ``\x90``, ``\x98``, ``\x9d``, ``\x9e``, ``\x9f``, up to BEL or ST)
+# or a charset's (``tput sgr0``'s ``\x1b(B``). A terminal shows the token whole across each.
+# ``P`` and ``X`` in both cases: glue is looked for in the folded text (``_FOLD``), a token
+# inside a string in the text as written (``hide_tokens``). A string's body holds no control
+# nor another string's start, so a scan from an unclosed one ends at the next: linear.
+_STRING_START = r"\x1b[\]PXpx^_]|[\x90\x98\x9d-\x9f]"
+_STRING_BODY = r"[^\x00-\x1f\x90\x98\x9b-\x9f]*+"
+_STRING_END = r"\x07|\x1b\\|\x9c"
+_CONTROL_STRING = LazyPattern(
+    rf"(?P<start>{_STRING_START})(?P<body>{_STRING_BODY})(?P<end>{_STRING_END})"
+)
 _SEQUENCE = (
-    r"\x1b\[[0-?]*+[ -/]*+[@-~]|\x9b[0-?]++[ -/]*+[@-~]"
-    r"|\x1b\][^\x00-\x1f]{0,512}+(?:\x07|\x1b\\)|\x1b[()*+][ -~]"
+    r"\x1b\[[0-?]*+[ -/]*+[@-~]|\x9b[0-?]*+[ -/]*+[@-~]"
+    rf"|(?:{_STRING_START}){_STRING_BODY}(?:{_STRING_END})|\x1b[()*+][ -~]"
 )
 
 
 # A control as an escape spells it: percent-encoded (``%0A``), as a repr or JSON escapes it
-# (``\\x85``, ``\\u000a``, a repr of one: ``\\\\n``), a shell's colour. An invisible mark
+# (``\\x85``, ``\\u000a``, a repr of one: ``\\\\n``), a shell's colour, also percent-encoded
+# (``%1b%5b0m``) or as JS and Rust spell it (``\\u{1b}[0m``). An invisible mark
 # escaped (``%E2%81%A6``, ``\\u2066``, ``\\xe2\\x80\\x8b``) is judged as the character it
 # decodes to (``_ESCAPE``). Glue is looked for in the text with its ASCII letters in lower
 # case (``_FOLD``), so the hex is spelled once.
 _ENCODED = (
-    r"\\{1,2}(?:x1b|u001b|033|e)\[[0-?]*+[ -/]*+[@-~]"
+    r"(?:\\{1,2}(?:x1b|u001b|u\{0{0,4}1b\}|033|e)|%1b)(?:\[|%5b)"
+    r"(?:[0-?]|%3[0-9a-f])*+[ -/]*+[@-~]"
     r"|(?:%|\\{1,2}x|\\{1,2}u00)(?:[0189][0-9a-f]|7f|a[0d])|\\{1,2}[tnr]"
 )
 _FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -118,20 +132,28 @@ def _run(chars: str) -> str:
     return rf"(?=(?:{_JOINTS}*+{chars}){{30}}){joined}{{30,}}(?<!{_JOINTS})"
 
 
+def _ending(chars: str) -> str:
+    """Where a body of ``chars`` ends: before no more of them, nor a ``-`` and a digit (a
+    wheel's version: ``hf_HubIntegration...-1.0-...``), unless its body is broken by a joint
+    (``broken``, looked for in the body's first 128 characters: a scan per prefix stays
+    short): no wheel's file name holds one."""
+    return rf"(?(broken)(?!{chars})|(?!{chars}|-[0-9]))"
+
+
 _PREFIX = tuple(spelling for prefix, _ in _NAMED for spelling in _spellings(prefix))
 _LONGEST_PREFIX = max(map(len, _PREFIX))
 _UNJOINED = str.maketrans("", "", "\x00\t\n\r")
 _NOT_YOURS = "|(?!))"  # a conditional's other branch: this prefix's rule does not apply
 _ANY_PREFIX = "|".join(_spelled(prefix) for prefix, _ in _NAMED)
 _TOKEN = (
-    rf"(?P<prefix>{_PREFIXES})"
+    rf"(?P<prefix>{_PREFIXES})(?:(?=[A-Za-z0-9_]{{0,128}}+(?P<broken>{_JOINTS}))|)"
     rf"(?:(?(pypi){_spelled('Ag')}{_WORD_CHAR}{{40,}}+{_NOT_YOURS}"
     rf"|(?(glpat)(?={_WORD_CHAR}{{0,19}}[A-Z]){_WORD_CHAR}{{20,}}+{_NOT_YOURS}"
     rf"|(?(xox){_DIGIT}+{_DASH}{_WORD_CHAR}{{0,64}}?{_ALNUM}{{20}}{_WORD_CHAR}*+{_NOT_YOURS}"
     rf"|(?(github_pat)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_run('[A-Za-z0-9_]')}"
-    rf"(?![A-Za-z0-9_]|-[0-9]){_NOT_YOURS}"
+    rf"{_ending('[A-Za-z0-9_]')}{_NOT_YOURS}"
     rf"|(?=[A-Z0-9\x00\t\n\r]*+[a-z])(?=[a-z0-9\x00\t\n\r]*+[A-Z])"
-    rf"{_run('[A-Za-z0-9]')}(?:(?={_ANY_PREFIX})|(?![A-Za-z0-9]|-[0-9])))"
+    rf"{_run('[A-Za-z0-9]')}(?:(?={_ANY_PREFIX})|{_ending('[A-Za-z0-9]')}))"
 )
 KNOWN_TOKEN = LazyPattern(rf"(?<![A-Za-z0-9_]){_TOKEN}")
 # A token written right after another (``ghp_<36>ghp_<36>``, ``hf_<36>xoxb-1-...``): the
@@ -145,7 +167,10 @@ _NEXT_TOKEN = LazyPattern(_TOKEN)
 def hide_tokens(text: str) -> str:
     """``text`` with the body of every known token (``KNOWN_TOKEN``) as ``***``, its prefix
     kept as written: found in ``text`` as ``_readings`` reads it, then hidden in ``text``
-    itself, glue and escapes and all."""
+    itself, glue and escapes and all. A control string is one joint there, so a token inside
+    one (an OSC 8 link's URI, which a terminal shows on hover) is looked for first, in its
+    body alone."""
+    text = _CONTROL_STRING.sub(_inside, text)
     joined, origin = _joined(text)
     found = _tokens(joined)
     if not found:
@@ -156,6 +181,11 @@ def hide_tokens(text: str) -> str:
         pieces += (text[done : origin[body]], "***")
         done = origin[end]
     return "".join(pieces) + text[done:]
+
+
+def _inside(string: re.Match[str]) -> str:
+    """A control string (``_CONTROL_STRING``) with the tokens its body holds hidden."""
+    return string["start"] + hide_tokens(string["body"]) + string["end"]
 
 
 def _bodies(joined: str, found: list[re.Match[str]]) -> list[tuple[int, int]]:
@@ -307,7 +337,8 @@ def _invisible(char: str) -> bool:
 _LATIN_GLUE = frozenset(map(chr, (*range(0x01, 0x20), *range(0x7F, 0xA1), 0xAD)))
 # An escape (in a folded text) of a character past Latin-1: its UTF-8 bytes percent-encoded or
 # as a bytes repr shows them, a JSON or repr code point (a surrogate pair; a repr's 8 digits
-# ``\\U000e0020``); of any character: an HTML character reference (``&#8203;``, ``&#x5f;``,
+# ``\\U000e0020``); of any character: JS's and Rust's ``\\u{200b}`` (not an ESC that starts
+# a CSI: glue's own, ``_ENCODED``), an HTML character reference (``&#8203;``, ``&#x5f;``,
 # ``&ZeroWidthSpace;``) or Python's ``\\N{ZERO WIDTH SPACE}``; and of a token's ASCII
 # character (``%5F``, ``\\x5f``, JSON's ``\\u0067``). Judged in Python by what it decodes
 # to: each mark spelled in the glue pattern took its compile from 0.3 ms to 0.6 ms and missed
@@ -319,6 +350,7 @@ _ESCAPE = LazyPattern(
     f"{_BYTE}[c-f]{_HEX}(?:{_BYTE}[89ab]{_HEX}){{1,3}}|(?:{_BYTE}|{_CODE}00)[2-7]{_HEX}"
     f"|{_CODE}(?:00(?:0[1-9a-f]|10){_HEX * 4}|d[89ab]{_HEX * 2}{_CODE}d[c-f]{_HEX * 2}"
     f"|(?!00){_HEX * 4})"
+    rf"|{_CODE}\{{(?!0{{0,4}}1b\}}\[){_HEX}{{1,6}}\}}"
     rf"|&#(?:x{_HEX}{{1,6}}|[0-9]{{1,7}});|&[a-z][a-z0-9]{{1,31}};"
     rf"|\\{{1,2}}n\{{[a-z0-9 -]{{1,88}}\}}"
 )
@@ -344,6 +376,9 @@ def _decoded(folded: str, spelled: str) -> str:
     if folded.startswith("&"):
         chars = html.unescape(spelled)
         return "" if chars == spelled else chars
+    if "u{" in folded:
+        number = int(folded[folded.index("{") + 1 : -1], 16)
+        return chr(number) if number <= sys.maxunicode else ""
     if folded.endswith("}"):
         try:
             return unicodedata.lookup(spelled[spelled.index("{") + 1 : -1])
