@@ -93,14 +93,18 @@ def _zip64_sizes(size: int, compressed: int, extra: bytes) -> tuple[int, int]:
     """A local header's sizes, from its zip64 field when they are marked so: a zip64 entry of
     any size is legal (zipfile's ``force_zip64``), and one under 4 GiB, read by its marks, was
     refused as a local header the central directory contradicts. APPNOTE 4.5.3: a local
-    header's zip64 field holds both sizes, the uncompressed first."""
-    if _ZIP64_MARK not in (size, compressed):
+    header's zip64 field holds both sizes, the uncompressed first, and both header fields are
+    marked. rattler's zip reader takes one value per marked field: with only the compressed
+    size marked it read the uncompressed size as the compressed one and found entries the
+    vetting never saw, so a header marking one size alone, or a field of another length, is
+    left as it is and the comparison with the central directory refuses it."""
+    if (size, compressed) != (_ZIP64_MARK, _ZIP64_MARK):
         return size, compressed
-    for record, data in _extra_records(extra):
-        if record == _ZIP64 and len(data) >= 16:
-            found: tuple[int, int] = struct.unpack_from("<QQ", data)
-            return found
-    return size, compressed  # marked, with no field to read: the comparison refuses it
+    fields = [data for record, data in _extra_records(extra) if record == _ZIP64]
+    if len(fields) == 1 and len(fields[0]) == 16:
+        found: tuple[int, int] = struct.unpack("<QQ", fields[0])
+        return found
+    return size, compressed
 
 
 def _extra_ids(extra: bytes) -> set[int]:

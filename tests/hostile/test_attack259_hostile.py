@@ -21,6 +21,7 @@ import bz2
 import hashlib
 import io
 import json
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
@@ -310,5 +311,21 @@ def test_a_zip64_field_sizing_an_entry_otherwise_is_refused(tmp_path: Path) -> N
     data = bytearray(path.read_bytes())
     zip64 = data.index(b"\x01\x00\x10\x00")  # metadata.json's field: id 1, 16 bytes
     data[zip64 + 12 : zip64 + 20] = (1 << 20).to_bytes(8, "little")  # its compressed size
+    path.write_bytes(bytes(data))
+    assert_install_refuses(path, "has a local header that is not what the zip's central")
+
+
+@pytest.mark.parametrize("kept", [18, 22], ids=["compressed-kept", "uncompressed-kept"])
+def test_a_local_header_marking_one_size_alone_is_refused(tmp_path: Path, kept: int) -> None:
+    """rattler's zip reader takes one zip64 value per marked header field, the vetting took
+    both: with only one size marked the two read different sizes, and a streaming reader found
+    entries the vetting never saw (a read-only adversary installed an unvetted ``lib/``
+    file). A header marking one size alone is refused, as the field's two values disagree
+    with what rattler reads."""
+    path = _zip64_conda(tmp_path)
+    data = bytearray(path.read_bytes())
+    header = data.index(b"PK\x03\x04")
+    (real,) = struct.unpack_from("<Q", data, data.index(b"\x01\x00\x10\x00", header) + 4)
+    struct.pack_into("<I", data, header + kept, real)  # that size unmarked, the other marked
     path.write_bytes(bytes(data))
     assert_install_refuses(path, "has a local header that is not what the zip's central")
