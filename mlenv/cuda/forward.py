@@ -25,10 +25,12 @@ FORWARD_COMPAT_GPUS = (
 )
 # GPUs by the name nvidia-smi prints, read by the guide's list. GeForce and TITAN are consumer
 # GPUs ("NVIDIA GeForce RTX 4090", "NVIDIA TITAN RTX"), and a Quadro, NVS or T-series card that is
-# no RTX card ("Quadro P4000", "NVIDIA T1000") is none of the three the guide names: CUDA fails
-# on them with error 804 whatever the branch.
+# no RTX card ("Quadro P4000", "NVIDIA T1000") is none of the three the guide names, nor is a
+# laptop part ("NVIDIA RTX A2000 Laptop GPU": no Server Ready SKU is one): CUDA fails on them
+# with error 804 whatever the branch.
 _UNSUPPORTED_RE = re.compile(
-    r"\b(?:GeForce|TITAN|NVS)\b|\bQuadro\b(?!.*\bRTX\b)|^(?:NVIDIA )?T\d{3,4}\b", re.IGNORECASE
+    r"\b(?:GeForce|TITAN|NVS|Laptop|Max-Q)\b|\bQuadro\b(?!.*\bRTX\b)|^(?:NVIDIA )?T\d{3,4}\b",
+    re.IGNORECASE,
 )
 # RTX workstation cards ("Quadro RTX 8000", "NVIDIA RTX A6000", "NVIDIA RTX 6000 Ada Generation",
 # "NVIDIA RTX PRO 6000 Blackwell ..."): the guide supports "select NGC Server Ready SKUs of RTX

@@ -109,7 +109,17 @@ def test_forward_compat_on_an_rtx_card_asks_for_a_server_ready_sku(gpu: str) -> 
 
 
 @pytest.mark.parametrize(
-    "gpu", ["Quadro P4000", "Quadro GV100", "NVIDIA T1000 8GB", "NVIDIA T400 4GB", "NVS 510"]
+    "gpu",
+    [
+        "Quadro P4000",
+        "Quadro GV100",
+        "NVIDIA T1000 8GB",
+        "NVIDIA T400 4GB",
+        "NVS 510",
+        "NVIDIA RTX A2000 Laptop GPU",  # no Server Ready SKU is a laptop part (adversary a264)
+        "NVIDIA RTX 2000 Ada Generation Laptop GPU",
+        "Quadro RTX 5000 with Max-Q Design",
+    ],
 )
 def test_forward_compat_on_a_card_the_guide_does_not_name_is_refused(gpu: str) -> None:
     """FORWARD: data-center GPUs, RTX Server Ready SKUs and Jetson only. A Quadro, NVS or
