@@ -212,10 +212,17 @@ class _Provider(_Dependencies, AbstractProvider[Req, Candidate, str]):
         """Whether ``requirement`` leaves out a release of its project (``mlenv.backtrack``: one
         admitting every release cannot be why a conflict over the project left it none).
         Memoized by identity as ``is_satisfied_by`` is; a release withdrawn later only makes
-        a kept "it does" err on the side that undoes more."""
+        a kept "it does" err on the side that undoes more. A yanked release no pin opts into
+        is never a candidate, so leaving it out is no narrowing (askers of ``z<3`` beside a
+        yanked ``z 3.0`` undid every combination of their versions again)."""
         known = self._narrowing.get(id(requirement))
         if known is None:
-            releases = self._candidates(requirement.name)
+            exact = self.opt_ins.pins.get(canonicalize_name(requirement.name), frozenset())
+            releases = [
+                c
+                for c in self._candidates(requirement.name)
+                if c.file is None or c.file.yanked is None or c.version in exact
+            ]
             verdict = not all(self.is_satisfied_by(requirement, c) for c in releases)
             known = self._narrowing[id(requirement)] = (requirement, verdict)
         return known[1]
