@@ -17,9 +17,11 @@ refused at once; one that collides on some (``python_version < "3.12"`` beside n
 refused by ``clashes`` only when the written manifest's platforms and Python are among them.
 Pins under markers true on no target (``sys_platform == "win32"``) never collide: mlenv
 installs neither.
-Two ranges collide only when their bounds leave no version (``>=2`` beside ``<2``, as a uv
-constraint often reads); any other pair of ranges is left to the resolver, which names them:
-whether they leave a version depends on the versions an index holds.
+Two ranges collide only when their bounds, read as an order of versions, leave no version
+(``>=2`` beside ``<2``, as a uv constraint often reads); any other pair of ranges is left to
+the resolver, which names them: whether they leave a version depends on the versions an index
+holds, and on PEP 440's exclusions (``>2.0`` beside ``<2.0.post2`` leaves none, as ``>V`` never
+admits V's post-releases, yet the order has room: left to the resolver too).
 """
 
 from __future__ import annotations
@@ -81,6 +83,24 @@ class _Read:
 def _low_key(bound: _Bound) -> tuple[Version, bool]:
     """Larger is tighter: at one version, excluding it is tighter than admitting it."""
     return bound[0], not bound[1]
+
+
+_Kind = tuple[frozenset[tuple[str, "str | Version"]], frozenset[tuple[str, str]]]
+
+
+def _kind(read: _Read) -> _Kind:
+    """What a line admits, and where: lines alike in both are one line to the pair rule
+    (1,200 pins ``x==1.0`` under as many markers true on every target, or spelt ``==1.0.0``,
+    were each compared with every other: 62x the time for 8x the lines). An ordered or exact
+    version is compared as a version (``1.0`` is ``1.0.0``); ``~=``, ``===`` and wildcards as
+    written, where the spelling is the meaning."""
+    clauses = frozenset(
+        (spec.operator, spec.version)
+        if spec.operator in ("~=", "===") or spec.version.endswith(".*")
+        else (spec.operator, Version(spec.version))
+        for spec in read.requirement.specifier
+    )
+    return clauses, read.on
 
 
 def _tightest_low(bounds: Iterable[_Bound]) -> _Bound | None:
@@ -157,7 +177,7 @@ class _Project:
     pinned: list[_Read] = field(default_factory=list)
     highest_low: dict[tuple[str, str], tuple[_Bound, _Read]] = field(default_factory=dict)
     lowest_high: dict[tuple[str, str], tuple[_Bound, _Read]] = field(default_factory=dict)
-    texts: set[tuple[str, str]] = field(default_factory=set)  # (specifier, marker) read
+    kinds: set[_Kind] = field(default_factory=set)  # the lines read, by what they admit where
 
     def compared(self, read: _Read) -> list[_Read]:
         if read.pins:
@@ -170,7 +190,7 @@ class _Project:
         self.every.append(read)
         if read.pins:
             self.pinned.append(read)
-        self.texts.add((str(read.requirement.specifier), read.marker))
+        self.kinds.add(_kind(read))
         for target in read.on:
             low, high = self.highest_low.get(target), self.lowest_high.get(target)
             if read.low is not None and (low is None or _low_key(read.low) > _low_key(low[0])):
@@ -189,7 +209,7 @@ def conflicting_pins(seen: Sequence[tuple[str, Requirement]]) -> list[Collision]
     for where, requirement in seen:
         read = _read(where, requirement)
         project = projects.setdefault(canonicalize_name(requirement.name), _Project())
-        if read is None or (str(requirement.specifier), read.marker) in project.texts:
+        if read is None or _kind(read) in project.kinds:
             continue
         covered: frozenset[tuple[str, str]] = frozenset()
         for first in project.compared(read):
