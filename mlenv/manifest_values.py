@@ -15,6 +15,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from mlenv import bare_file
 from mlenv.bare_file import bare_file_url
 from mlenv.conda.channel_paths import ONE_SLASH, misread
+from mlenv.conda.records import token_respelt
 from mlenv.errors import hidden_problem
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.manifest import PYTHON_MINORS
@@ -147,7 +148,7 @@ def _channel(value: str) -> str | None:
     so that rattler reads the directory its path names (``channel_paths.misread``)."""
     if not _NONEMPTY.fullmatch(value):
         return "expected a non-empty string"
-    return conda_channel(value) or misread(value) or _location(value)
+    return conda_channel(value) or misread(value) or token_respelt(value) or _location(value)
 
 
 def _channel_hint(value: str) -> str | None:

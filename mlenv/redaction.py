@@ -190,7 +190,24 @@ def _url_secrets(text: str) -> str:
     text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
-    return hide_tokens(text)
+    return hide_tokens(_WEB_PATH.sub(_resolved_token, text))
+
+
+# A web URL's path, to find the token rattler sends where ``_PATH_TOKEN`` reads none as written
+_WEB_PATH = LazyPattern(r"(?P<head>(?i:https?)://[^/\s'\"]{1,300})(?P<path>/[^\s'\"?#]*)")
+
+
+def _resolved_token(url: re.Match[str]) -> str:
+    """``url`` with every path name spelt as the token rattler sends hidden
+    (``records.path_token``): ``/x/../t/X/chan`` and ``/%74/X/chan`` send ``X``."""
+    from mlenv.conda.records import path_token
+
+    path = url["path"]
+    token = path_token(path)
+    if token is None:
+        return url[0]
+    names = ("***" if name == token else name for name in path.split("/"))
+    return url["head"] + "/".join(names)
 
 
 def _secret_options(text: str) -> str:

@@ -165,17 +165,44 @@ def public_url(url: str) -> str:
         return url
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
-    path = parts.path if parts.scheme.lower() == "file" else _untokened(parts.path)
+    path = _untokened(parts.path) if parts.scheme.lower() in _WEB else parts.path
     return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+# Schemes whose channels carry an anaconda.org ``/t/<token>`` (its servers are web servers): an
+# s3, gcs, oci or ftp path is kept as written, ``s3://bucket/t/x/chan`` names its ``t`` folder.
+_WEB = ("http", "https")
+
+
+def token_respelt(channel: str) -> str | None:
+    """Why a web channel names a ``..`` after its ``t`` segment, or None: rattler reads
+    ``/t/X/../chan`` as ``/t/chan``, sending ``chan`` as the token and ``X`` nowhere."""
+    parts = urlsplit(channel) if "://" in channel else None
+    if parts is None or parts.scheme.lower() not in _WEB:
+        return None
+    names = [unquote(name) for name in parts.path.split("/")[1:]]
+    if "t" not in names or ".." not in names[names.index("t") :]:
+        return None
+    return (
+        f"the channel {public_url(channel)} has a '..' after its 't' (token) segment, which "
+        "rattler resolves into another token: write https://HOST/t/TOKEN/CHANNEL"
+    )
+
+
+def path_token(path: str) -> str | None:
+    """The name a URL's ``path`` sends as an anaconda.org token, as rattler resolves it
+    (``_names``: ``/x/../t/X``, ``/%74/X``), spelt as written; None when it sends none."""
+    names = _names(path)
+    return names[1] if len(names) >= 2 and unquote(names[0]) == "t" else None
 
 
 def _untokened(path: str) -> str:
     """``path`` without the token of a leading ``/t/<token>``, found where a URL parser finds
     it, after empty names, ``.`` and ``..`` (``//t/X``, ``/./t/X``, ``/x/../t/X``): rattler
     sends ``/./t/X/chan`` as ``/t/X/chan``, and the lock kept the token."""
-    names = _names(path)
-    if len(names) < 2 or unquote(names[0]) != "t":
+    if path_token(path) is None:
         return path
+    names = _names(path)
     rest, tail = "/".join(names[2:]), "/" if path.endswith("/") else ""
     return f"/{rest}{tail}" if rest else tail
 
