@@ -186,12 +186,44 @@ def test_a_t_folder_is_a_token_only_on_the_web(scheme: str) -> None:
 def test_a_dot_dot_after_the_token_is_refused(channel: str) -> None:
     """Attack 265: rattler reads ``/t/tok/../chan`` as ``/t/chan``, sending ``chan`` as the
     token; the manifest takes it no more (``records.token_respelt``)."""
-    text = f'[environment]\nname = "x"\npython = "3.12"\n[conda]\nchannels = ["{channel}"]\n'
-    with pytest.raises(ManifestError) as refused:
-        parse(tomllib.loads(text))
-    [problem] = refused.value.problems
+    [problem] = _refused_channel(channel).problems
     assert problem.where == "mlenv.toml: [conda].channels[0]"
     assert "has a '..' after its 't' (token) segment" in problem.message
+
+
+_RESPELT_HOSTS = [
+    ("https://\uff48.example/chan", "h.example"),
+    ("https://%68.example/chan", "h.example"),
+    ("https://127.1/chan", "127.0.0.1"),
+    ("https://0x7f.0.0.1/chan", "127.0.0.1"),
+    ("https://[0::1]/chan", "[::1]"),
+]
+
+
+def test_a_host_rattler_reads_as_another_spelling_is_refused() -> None:
+    """Attack 265: rattler reads these hosts as their canonical spelling, which
+    ``channel_key`` kept apart (another channel for the byte rule); mlenv.toml refuses them,
+    naming the spelling rattler reads."""
+    read = rattler_channels([url for url, _ in _RESPELT_HOSTS])
+    for url, canonical in _RESPELT_HOSTS:
+        assert read[url].startswith(f"https://{canonical}/"), (url, read[url])
+        [problem] = _refused_channel(url).problems
+        assert f"write {canonical!r}" in problem.message
+
+
+@pytest.mark.parametrize("url", ["https://h.example/c", "https://[::1]:8/c", "http://10.0.0.1/c"])
+def test_a_canonical_host_is_taken(url: str) -> None:
+    parse(tomllib.loads(_manifest(url)))
+
+
+def _manifest(channel: str) -> str:
+    return f'[environment]\nname = "x"\npython = "3.12"\n[conda]\nchannels = ["{channel}"]\n'
+
+
+def _refused_channel(channel: str) -> ManifestError:
+    with pytest.raises(ManifestError) as refused:
+        parse(tomllib.loads(_manifest(channel)))
+    return refused.value
 
 
 def test_a_directory_named_t_is_no_token() -> None:
