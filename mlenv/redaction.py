@@ -7,6 +7,7 @@ can carry, hidden before text is shown (``redact``) or kept where its bytes matt
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.redaction_headers import credential_name, secret_headers
@@ -202,12 +203,12 @@ def _resolved_token(url: re.Match[str]) -> str:
     (``records.path_token``): ``/x/../t/X/chan`` and ``/%74/X/chan`` send ``X``."""
     from mlenv.conda.records import path_token
 
-    path = url["path"]
-    token = path_token(path)
-    if token is None:
-        return url[0]
-    names = ("***" if name == token else name for name in path.split("/"))
-    return url["head"] + "/".join(names)
+    names = url["path"].split("/")
+    token = path_token(url["path"])
+    before = names[1:token]
+    if token is None or ("t" in before and ".." not in map(unquote, before)):
+        return url[0]  # a ``/t/X`` as written: ``_PATH_TOKEN`` read it
+    return url["head"] + "/".join([*names[:token], "***", *names[token + 1 :]])
 
 
 def _secret_options(text: str) -> str:

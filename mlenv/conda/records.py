@@ -189,11 +189,11 @@ def token_respelt(channel: str) -> str | None:
     )
 
 
-def path_token(path: str) -> str | None:
-    """The name a URL's ``path`` sends as an anaconda.org token, as rattler resolves it
-    (``_names``: ``/x/../t/X``, ``/%74/X``), spelt as written; None when it sends none."""
-    names = _names(path)
-    return names[1] if len(names) >= 2 and unquote(names[0]) == "t" else None
+def path_token(path: str) -> int | None:
+    """Where in ``path.split("/")`` the name a URL's ``path`` sends as an anaconda.org token
+    stands, as rattler resolves it (``/x/../t/X``, ``/%74/X``); None when it sends none."""
+    names = _indexed_names(path)
+    return names[1][0] if len(names) >= 2 and unquote(names[0][1]) == "t" else None
 
 
 def _untokened(path: str) -> str:
@@ -211,14 +211,19 @@ def _names(path: str) -> list[str]:
     """The names of a URL's absolute ``path`` as a URL parser resolves them, which is how
     rattler reads a channel (``/x/../chan``, ``/x/%2e%2e/chan`` and ``/chan//..`` are
     ``/chan`` to it, a directory's ``..`` too, links or not), empty names dropped after."""
-    names: list[str] = []
-    for name in path.split("/")[1:]:
+    return [name for _, name in _indexed_names(path)]
+
+
+def _indexed_names(path: str) -> list[tuple[int, str]]:
+    """``_names``, each with where it stands in ``path.split("/")``."""
+    names: list[tuple[int, str]] = []
+    for index, name in enumerate(path.split("/")[1:], start=1):
         dots = unquote(name)
         if dots == "..":
             names = names[:-1]
         elif dots != ".":
-            names.append(name)
-    return [name for name in names if name]
+            names.append((index, name))
+    return [(index, name) for index, name in names if name]
 
 
 def channel_key(channel: str) -> str:
