@@ -186,7 +186,7 @@ def _canonical_host(host: str) -> str:
     name = unquote(host)
     if not name.isascii():
         with contextlib.suppress(UnicodeError):
-            name = name.encode("idna").decode("ascii")
+            name = name.encode("idna").decode("idna")  # an IDN stays as its own Unicode
     if _NUMERIC_LABEL.fullmatch(name.rstrip(".").rpartition(".")[2]):
         with contextlib.suppress(OSError):
             return socket.inet_ntoa(socket.inet_aton(name.rstrip(".")))
