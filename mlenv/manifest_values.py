@@ -8,13 +8,17 @@ string, shared by both.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from mlenv import bare_file
 from mlenv.bare_file import bare_file_url
 from mlenv.conda.channel_paths import ONE_SLASH, misread
+from mlenv.conda.records import token_respelt
 from mlenv.errors import hidden_problem
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.manifest import PYTHON_MINORS
@@ -147,7 +151,50 @@ def _channel(value: str) -> str | None:
     so that rattler reads the directory its path names (``channel_paths.misread``)."""
     if not _NONEMPTY.fullmatch(value):
         return "expected a non-empty string"
-    return conda_channel(value) or misread(value) or _location(value)
+    return (
+        conda_channel(value)
+        or misread(value)
+        or token_respelt(value)
+        or _host_respelt(value)
+        or _location(value)
+    )
+
+
+def _host_respelt(value: str) -> str | None:
+    """Why a web channel's host is not in the one spelling ``records.channel_key`` compares,
+    or None: rattler's URL parser (WHATWG) reads a fullwidth ``h.example``, ``%68.example``,
+    ``127.1`` and ``[0::1]`` as ``h.example``, ``127.0.0.1`` and ``[::1]``, one channel mlenv
+    split."""
+    parts = urlsplit(value)
+    host = parts.hostname if parts.scheme.lower() in ("http", "https") else None
+    host = f"[{host}]" if host and ":" in host else host
+    canonical = host and _canonical_host(host)
+    if not host or canonical == host:
+        return None
+    return (
+        f"the channel's host {host!r} is another spelling of {canonical!r}, which rattler "
+        f"reads it as: write {canonical!r}"
+    )
+
+
+def _canonical_host(host: str) -> str:
+    """``host`` as a WHATWG URL parser makes it; what no rule here reads, as written."""
+    if host.startswith("["):
+        with contextlib.suppress(ValueError):
+            return f"[{ipaddress.IPv6Address(host[1:-1])}]"
+        return host
+    name = unquote(host)
+    if not name.isascii():
+        with contextlib.suppress(UnicodeError):
+            name = name.encode("idna").decode("idna")  # an IDN stays as its own Unicode
+    if _NUMERIC_LABEL.fullmatch(name.rstrip(".").rpartition(".")[2]):
+        with contextlib.suppress(OSError):
+            return socket.inet_ntoa(socket.inet_aton(name.rstrip(".")))
+    return name.lower()
+
+
+# A host whose last label is a number (decimal, 0x hex) is an IPv4 address to WHATWG
+_NUMERIC_LABEL = LazyPattern(r"[0-9]+|0[xX][0-9a-fA-F]*")
 
 
 def _channel_hint(value: str) -> str | None:

@@ -7,6 +7,7 @@ can carry, hidden before text is shown (``redact``) or kept where its bytes matt
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.redaction_headers import credential_name, secret_headers
@@ -190,7 +191,24 @@ def _url_secrets(text: str) -> str:
     text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
-    return hide_tokens(text)
+    return hide_tokens(_WEB_PATH.sub(_resolved_token, text))
+
+
+# A web URL's path, to find the token rattler sends where ``_PATH_TOKEN`` reads none as written
+_WEB_PATH = LazyPattern(r"(?P<head>(?i:https?)://[^/\s'\"]{1,300})(?P<path>/[^\s'\"?#]*)")
+
+
+def _resolved_token(url: re.Match[str]) -> str:
+    """``url`` with every path name spelt as the token rattler sends hidden
+    (``records.path_token``): ``/x/../t/X/chan`` and ``/%74/X/chan`` send ``X``."""
+    from mlenv.conda.records import path_token
+
+    names = url["path"].split("/")
+    token = path_token(url["path"])
+    before = names[1:token]
+    if token is None or ("t" in before and ".." not in map(unquote, before)):
+        return url[0]  # a ``/t/X`` as written: ``_PATH_TOKEN`` read it
+    return url["head"] + "/".join([*names[:token], "***", *names[token + 1 :]])
 
 
 def _secret_options(text: str) -> str:

@@ -165,17 +165,44 @@ def public_url(url: str) -> str:
         return url
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
-    path = parts.path if parts.scheme.lower() == "file" else _untokened(parts.path)
+    path = _untokened(parts.path) if parts.scheme.lower() in _WEB else parts.path
     return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+# Schemes whose channels carry an anaconda.org ``/t/<token>`` (its servers are web servers): an
+# s3, gcs, oci or ftp path is kept as written, ``s3://bucket/t/x/chan`` names its ``t`` folder.
+_WEB = ("http", "https")
+
+
+def token_respelt(channel: str) -> str | None:
+    """Why a web channel names a ``..`` after its ``t`` segment, or None: rattler reads
+    ``/t/X/../chan`` as ``/t/chan``, sending ``chan`` as the token and ``X`` nowhere."""
+    parts = urlsplit(channel) if "://" in channel else None
+    if parts is None or parts.scheme.lower() not in _WEB:
+        return None
+    names = [unquote(name) for name in parts.path.split("/")[1:]]
+    if "t" not in names or ".." not in names[names.index("t") :]:
+        return None
+    return (
+        f"the channel {public_url(channel)} has a '..' after its 't' (token) segment, which "
+        "rattler resolves into another token: write https://HOST/t/TOKEN/CHANNEL"
+    )
+
+
+def path_token(path: str) -> int | None:
+    """Where in ``path.split("/")`` the name a URL's ``path`` sends as an anaconda.org token
+    stands, as rattler resolves it (``/x/../t/X``, ``/%74/X``); None when it sends none."""
+    names = _indexed_names(path)
+    return names[1][0] if len(names) >= 2 and unquote(names[0][1]) == "t" else None
 
 
 def _untokened(path: str) -> str:
     """``path`` without the token of a leading ``/t/<token>``, found where a URL parser finds
     it, after empty names, ``.`` and ``..`` (``//t/X``, ``/./t/X``, ``/x/../t/X``): rattler
     sends ``/./t/X/chan`` as ``/t/X/chan``, and the lock kept the token."""
-    names = _names(path)
-    if len(names) < 2 or unquote(names[0]) != "t":
+    if path_token(path) is None:
         return path
+    names = _names(path)
     rest, tail = "/".join(names[2:]), "/" if path.endswith("/") else ""
     return f"/{rest}{tail}" if rest else tail
 
@@ -184,14 +211,19 @@ def _names(path: str) -> list[str]:
     """The names of a URL's absolute ``path`` as a URL parser resolves them, which is how
     rattler reads a channel (``/x/../chan``, ``/x/%2e%2e/chan`` and ``/chan//..`` are
     ``/chan`` to it, a directory's ``..`` too, links or not), empty names dropped after."""
-    names: list[str] = []
-    for name in path.split("/")[1:]:
+    return [name for _, name in _indexed_names(path)]
+
+
+def _indexed_names(path: str) -> list[tuple[int, str]]:
+    """``_names``, each with where it stands in ``path.split("/")``."""
+    names: list[tuple[int, str]] = []
+    for index, name in enumerate(path.split("/")[1:], start=1):
         dots = unquote(name)
         if dots == "..":
             names = names[:-1]
         elif dots != ".":
-            names.append(name)
-    return [name for name in names if name]
+            names.append((index, name))
+    return [(index, name) for index, name in names if name]
 
 
 def channel_key(channel: str) -> str:

@@ -23,6 +23,7 @@ import io
 import json
 import struct
 import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -36,6 +37,8 @@ from mlenv.conda.install import install
 from mlenv.conda.records import channel_key, public_url
 from mlenv.conda.solve import from_repodata
 from mlenv.cuda.needs import conda_need
+from mlenv.errors import ManifestError
+from mlenv.manifest_read import parse
 from mlenv.redaction import redact, redact_urls
 from mlenv.report import MemoryReporter
 from tests.support.conda_channel import (
@@ -146,6 +149,81 @@ def test_a_token_after_a_dot_or_an_empty_name_is_not_stored(url: str) -> None:
     assert "9sEcReT" not in public_url(url)
     assert "9sEcReT" not in redact_urls(url)
     assert "9sEcReT" not in redact(url)
+
+
+_RESOLVED = [
+    "https://h.example/x/../t/tk-9sEcReT/chan",
+    "https://h.example/%74/tk-9sEcReT/chan",
+    "https://h.example/x/%2e%2e/t/tk-9sEcReT/chan/",
+    "error from https://h.example/a/b/../../%74/tk-9sEcReT/chan: 404",
+]
+
+
+@pytest.mark.parametrize("text", _RESOLVED)
+def test_a_token_rattler_finds_after_dots_or_escapes_is_hidden(text: str) -> None:
+    """Attack 265: ``public_url`` stripped the token rattler sends from ``/x/../t/X/chan``
+    and ``/%74/X/chan``, but messages showed it (``redaction._resolved_token``)."""
+    assert "9sEcReT" not in redact(text)
+    assert "9sEcReT" not in redact_urls(text)
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gcs", "oci", "ftp"])
+def test_a_t_folder_is_a_token_only_on_the_web(scheme: str) -> None:
+    """Attack 265: ``s3://bucket/t/x/chan`` was stored as ``s3://bucket/chan``, another
+    folder; anaconda.org tokens are http(s) only."""
+    assert public_url(f"{scheme}://bucket/t/x/chan") == f"{scheme}://bucket/t/x/chan"
+    assert public_url("HTTPS://bucket/t/x/chan") == "https://bucket/chan"
+
+
+@pytest.mark.parametrize(
+    "channel",
+    [
+        "https://h.example/t/tok/../chan",
+        "https://h.example/t/tok/%2E%2E/chan/",
+        "http://h/t/a/b/../c",
+    ],
+)
+def test_a_dot_dot_after_the_token_is_refused(channel: str) -> None:
+    """Attack 265: rattler reads ``/t/tok/../chan`` as ``/t/chan``, sending ``chan`` as the
+    token; the manifest takes it no more (``records.token_respelt``)."""
+    [problem] = _refused_channel(channel).problems
+    assert problem.where == "mlenv.toml: [conda].channels[0]"
+    assert "has a '..' after its 't' (token) segment" in problem.message
+
+
+_RESPELT_HOSTS = [
+    ("https://\uff48.example/chan", "h.example"),
+    ("https://%68.example/chan", "h.example"),
+    ("https://127.1/chan", "127.0.0.1"),
+    ("https://0x7f.0.0.1/chan", "127.0.0.1"),
+    ("https://[0::1]/chan", "[::1]"),
+]
+
+
+def test_a_host_rattler_reads_as_another_spelling_is_refused() -> None:
+    """Attack 265: rattler reads these hosts as their canonical spelling, which
+    ``channel_key`` kept apart (another channel for the byte rule); mlenv.toml refuses them,
+    naming the spelling rattler reads."""
+    read = rattler_channels([url for url, _ in _RESPELT_HOSTS])
+    for url, canonical in _RESPELT_HOSTS:
+        assert read[url].startswith(f"https://{canonical}/"), (url, read[url])
+        [problem] = _refused_channel(url).problems
+        assert f"write {canonical!r}" in problem.message
+
+
+@pytest.mark.parametrize("url", ["https://h.example/c", "https://[::1]:8/c", "http://10.0.0.1/c"])
+def test_a_canonical_host_is_taken(url: str) -> None:
+    parse(tomllib.loads(_manifest(url)))
+
+
+def _manifest(channel: str) -> str:
+    return f'[environment]\nname = "x"\npython = "3.12"\n[conda]\nchannels = ["{channel}"]\n'
+
+
+def _refused_channel(channel: str) -> ManifestError:
+    with pytest.raises(ManifestError) as refused:
+        parse(tomllib.loads(_manifest(channel)))
+    return refused.value
 
 
 def test_a_directory_named_t_is_no_token() -> None:
