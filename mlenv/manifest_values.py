@@ -154,9 +154,9 @@ def _channel(value: str) -> str | None:
     return (
         conda_channel(value)
         or misread(value)
+        or _location(value)  # first: the two after it read a URL Python can split
         or token_respelt(value)
         or _host_respelt(value)
-        or _location(value)
     )
 
 
