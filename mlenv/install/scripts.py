@@ -58,10 +58,12 @@ def versioned(declared: list[EntryPoint], python: str) -> list[EntryPoint]:
 
 
 def rendered(scripts: list[EntryPoint]) -> str:
-    """``scripts`` as the entry_points.txt installer reads to make them (the values are
-    vetted module:function names, which interpolation leaves alone)."""
+    """``scripts`` as the entry_points.txt installer reads to make them. The values were
+    read with '%' interpolation, as installer reads them again: each '%' left is written as
+    '%%' (``foo = mod:main [100%%]`` read as ``[100%]``, written back bare, failed)."""
     return "".join(
-        f"[{section}]\n" + "".join(f"{n} = {v}\n" for s, n, v in scripts if s == section)
+        f"[{section}]\n"
+        + "".join(f"{n} = {v.replace('%', '%%')}\n" for s, n, v in scripts if s == section)
         for section in _SECTIONS
     )
 
