@@ -192,7 +192,11 @@ def token_respelt(channel: str) -> str | None:
 def path_token(path: str) -> int | None:
     """Where in ``path.split("/")`` the name a URL's ``path`` sends as an anaconda.org token
     stands, as rattler resolves it (``/x/../t/X``, ``/%74/X``); None when it sends none."""
-    names = _indexed_names(path)
+    return _token_at(_indexed_names(path))
+
+
+def _token_at(names: list[tuple[int, str]]) -> int | None:
+    """``path_token`` of a path's resolved ``names`` (``_indexed_names``)."""
     return names[1][0] if len(names) >= 2 and unquote(names[0][1]) == "t" else None
 
 
@@ -200,9 +204,10 @@ def _untokened(path: str) -> str:
     """``path`` without the token of a leading ``/t/<token>``, found where a URL parser finds
     it, after empty names, ``.`` and ``..`` (``//t/X``, ``/./t/X``, ``/x/../t/X``): rattler
     sends ``/./t/X/chan`` as ``/t/X/chan``, and the lock kept the token."""
-    if path_token(path) is None:
+    indexed = _indexed_names(path)
+    if _token_at(indexed) is None:
         return path
-    names = _names(path)
+    names = [name for _, name in indexed]
     rest, tail = "/".join(names[2:]), "/" if path.endswith("/") else ""
     return f"/{rest}{tail}" if rest else tail
 
