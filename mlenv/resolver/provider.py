@@ -181,12 +181,7 @@ class _Provider(_Dependencies, AbstractProvider[Req, Candidate, str]):
         self._spend(len(combined), candidate.name)
         if not combined.contains(candidate.version, prereleases=True):
             return False
-        if candidate.file is not None and candidate.file.yanked is not None:
-            # PEP 592: a yanked file only when the manifest (or the earlier lock) pins exactly
-            # its version. Not a yanked 1.0+cu124 through ``==1.0`` (PEP 440 matches it, but
-            # the pin names 1.0): uv allows a yank only for the very version an ==/=== names.
-            return candidate.version in exact
-        return True
+        return _unyanked(candidate, exact)
 
     def _spend(self, clauses: int, where: str) -> None:
         """Count the specifier clauses one check evaluates past ``FREE_CLAUSES``, within their
@@ -218,11 +213,14 @@ class _Provider(_Dependencies, AbstractProvider[Req, Candidate, str]):
         known = self._narrowing.get(id(requirement))
         if known is None:
             exact = self.opt_ins.pins.get(canonicalize_name(requirement.name), frozenset())
-            releases = [
-                c
-                for c in self._candidates(requirement.name)
-                if c.file is None or c.file.yanked is None or c.version in exact
-            ]
+            releases = [c for c in self._candidates(requirement.name) if _unyanked(c, exact)]
             verdict = not all(self.is_satisfied_by(requirement, c) for c in releases)
             known = self._narrowing[id(requirement)] = (requirement, verdict)
         return known[1]
+
+
+def _unyanked(candidate: Candidate, exact: frozenset[Version]) -> bool:
+    """PEP 592: a yanked file is a candidate only when the manifest (or the earlier lock) pins
+    exactly its version. Not a yanked 1.0+cu124 through ``==1.0`` (PEP 440 matches it, but the
+    pin names 1.0): uv allows a yank only for the very version an ==/=== names."""
+    return candidate.file is None or candidate.file.yanked is None or candidate.version in exact
